@@ -1,0 +1,108 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Workspace(models.Model):
+    """A tenant: its members, and only they, may watch its events."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="workspaces", blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "workspace"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentRuntime(models.Model):
+    """One agent backend on one daemon; kept online by the daemon's heartbeats."""
+
+    class Status(models.TextChoices):
+        ONLINE = "online"
+        OFFLINE = "offline"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="runtimes")
+    name = models.CharField(max_length=200)
+    daemon_id = models.CharField(max_length=200)
+    provider = models.CharField(max_length=100)
+    device_name = models.CharField(max_length=200, blank=True, default="")
+    version = models.CharField(max_length=100, blank=True, default="")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ONLINE)
+    # Written with the database's now() by heartbeats; NULL means never seen,
+    # and a never-seen runtime is never judged stale.
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    offline_at = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "agent_runtime"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "daemon_id", "provider"],
+                name="agent_runtime_unique_per_daemon_provider",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["online", "offline"]),
+                name="agent_runtime_status_valid",
+            ),
+        ]
+        indexes = [
+            # The stale sweep's range scan: only online runtimes are candidates.
+            models.Index(
+                fields=["last_seen_at"],
+                name="agent_runtime_online_seen_idx",
+                condition=Q(status="online"),
+            ),
+            # Offline runtimes, to find their still-active tasks; also the admin filter.
+            models.Index(
+                fields=["offline_at"],
+                name="agent_runtime_offline_idx",
+                condition=Q(status="offline"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.provider} on {self.daemon_id})"
+
+
+class Agent(models.Model):
+    class Status(models.TextChoices):
+        IDLE = "idle"
+        WORKING = "working"
+        BLOCKED = "blocked"
+        ERROR = "error"
+        OFFLINE = "offline"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="agents")
+    runtime = models.ForeignKey(AgentRuntime, on_delete=models.CASCADE, related_name="agents")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IDLE)
+    max_concurrent_tasks = models.PositiveIntegerField(default=6)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "agent"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["idle", "working", "blocked", "error", "offline"]),
+                name="agent_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrent_tasks__gt=0),
+                name="agent_max_concurrent_tasks_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

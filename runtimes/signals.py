@@ -1,0 +1,14 @@
+"""The runtimes app's domain signals. Sent after commit, once per change, with batches of
+changed rows (a mass outage is one signal per chunk, not ten thousand)."""
+
+from django.dispatch import Signal
+
+# runtimes: list[runtimes.sweeps.RuntimeChange]
+runtimes_went_offline = Signal()
+
+# agents: list[runtimes.sweeps.AgentChange]
+agents_status_changed = Signal()
+
+# Runtimes whose status the daemon-facing API changed. action: "register" | "online" |
+# "deregister"; runtimes: list[runtimes.sweeps.RuntimeChange]
+runtimes_changed = Signal()

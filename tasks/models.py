@@ -1,0 +1,100 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from runtimes.models import Agent, AgentRuntime
+
+ACTIVE_STATUSES = ("dispatched", "running")
+
+
+class AgentTask(models.Model):
+    """One unit of agent work on an issue: queued -> dispatched -> running -> terminal."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        DISPATCHED = "dispatched"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class FailureReason(models.TextChoices):
+        NONE = "", "—"
+        RUNTIME_OFFLINE = "runtime_offline"
+        TIMEOUT = "timeout"
+        AGENT_ERROR = "agent_error"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tasks")
+    runtime = models.ForeignKey(AgentRuntime, on_delete=models.CASCADE, related_name="tasks")
+    issue_id = models.UUIDField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    priority = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    failure_reason = models.CharField(
+        max_length=32, choices=FailureReason.choices, blank=True, default=""
+    )
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        db_table = "agent_task"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "queued",
+                        "dispatched",
+                        "running",
+                        "completed",
+                        "failed",
+                        "cancelled",
+                    ]
+                ),
+                name="agent_task_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(failure_reason__in=["", "runtime_offline", "timeout", "agent_error"]),
+                name="agent_task_failure_reason_valid",
+            ),
+        ]
+        # Partial indexes: a sweep reads only live work, never the unbounded history of
+        # finished tasks.
+        indexes = [
+            models.Index(
+                fields=["runtime"],
+                name="agent_task_active_runtime_idx",
+                condition=Q(status__in=ACTIVE_STATUSES),
+            ),
+            models.Index(
+                fields=["agent"],
+                name="agent_task_active_agent_idx",
+                condition=Q(status__in=ACTIVE_STATUSES),
+            ),
+            models.Index(
+                fields=["dispatched_at"],
+                name="agent_task_dispatched_idx",
+                condition=Q(status="dispatched"),
+            ),
+            models.Index(
+                fields=["started_at"],
+                name="agent_task_running_idx",
+                condition=Q(status="running"),
+            ),
+            # The claim order: highest priority first, then the oldest.
+            models.Index(
+                "runtime",
+                models.F("priority").desc(),
+                "created_at",
+                name="agent_task_queue_idx",
+                condition=Q(status="queued"),
+            ),
+            models.Index(fields=["-created_at"], name="agent_task_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"task {self.id} ({self.status})"
