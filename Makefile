@@ -1,0 +1,40 @@
+# `make run` and `make test` are all a fresh clone needs: each makes the virtualenv itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+# Runs a command with DATABASE_URL / REDIS_URL set, starting embedded servers for unset ones.
+LOCAL := $(PY) -m multica.localrun exec --
+
+.PHONY: help run test lint format bench install
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(INSTALLED) ## create the virtualenv and install requirements.txt
+
+run: $(INSTALLED) ## web (admin + WebSocket), worker and beat on 127.0.0.1:8000 (PORT)
+	$(PY) -m multica.localrun run
+
+# Local runs and tests use the debug defaults (a local SECRET_KEY); production sets its own.
+run test bench: export DEBUG ?= 1
+
+test: $(INSTALLED) lint ## lint, migrations check and the test suite
+	$(LOCAL) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest $(PYTEST_ARGS)'
+
+lint: $(INSTALLED) ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(INSTALLED) ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(INSTALLED) ## the benchmarks in bench/, each printing a table
+	$(LOCAL) $(PY) bench/sweep.py
