@@ -1,0 +1,284 @@
+"""Admin benchmark: the runtime and task pages at a small and a large table, against Django's
+defaults for the same columns, measured in the same run on the same data.
+
+    DATABASE_URL=postgres://... python bench/admin.py [--rows N] [--small-rows N] [--runs N]
+
+Works only in its own database, `<name>_bench_admin` on the DATABASE_URL server: it creates
+and migrates it, fills it with bulk SQL, and drops it at the end unless --keep.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import types
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+RUNTIMES_PER_WORKSPACE = 100
+
+# Rows lo..hi-1 of each table: runtime k is offline when k % 10 = 3 and has one agent and one
+# task. Task states: 5% each queued, dispatched, running, cancelled, failed by timeout and
+# failed by runtime_offline; the rest completed. Timestamps need only be plausible for display.
+FILL = """
+INSERT INTO workspace (id, name, created_at)
+SELECT md5('ws' || w)::uuid, 'workspace ' || w, now()
+FROM generate_series(%(lo)s / %(per_ws)s, (%(hi)s - 1) / %(per_ws)s) AS w
+ON CONFLICT DO NOTHING;
+INSERT INTO agent_runtime (id, workspace_id, name, daemon_id, provider, device_name, version,
+                           status, last_seen_at, offline_at, metadata, created_at)
+SELECT md5('rt' || k)::uuid, md5('ws' || k / %(per_ws)s)::uuid, 'runtime ' || k,
+       'daemon-' || k, CASE WHEN k %% 2 = 0 THEN 'claude' ELSE 'codex' END, '', '1.0',
+       CASE WHEN k %% 10 = 3 THEN 'offline' ELSE 'online' END,
+       now() - (k %% 3600) * interval '1 second',
+       CASE WHEN k %% 10 = 3 THEN now() - (k %% 86400) * interval '1 second' END,
+       '{}', now() - k * interval '1 second'
+FROM generate_series(%(lo)s, %(hi)s - 1) AS k;
+INSERT INTO agent (id, workspace_id, runtime_id, name, status, max_concurrent_tasks, created_at)
+SELECT md5('ag' || k)::uuid, md5('ws' || k / %(per_ws)s)::uuid, md5('rt' || k)::uuid,
+       'agent ' || k, 'idle', 6, now()
+FROM generate_series(%(lo)s, %(hi)s - 1) AS k;
+INSERT INTO agent_task (id, agent_id, runtime_id, issue_id, status, priority, created_at,
+                        dispatched_at, started_at, completed_at, error, failure_reason)
+SELECT gen_random_uuid(), md5('ag' || i)::uuid, md5('rt' || i)::uuid, gen_random_uuid(),
+       (ARRAY['queued', 'dispatched', 'running', 'cancelled', 'failed', 'failed'])[b + 1],
+       0, at, at, at, at,
+       CASE b WHEN 4 THEN 'task timed out' WHEN 5 THEN 'runtime went offline' ELSE '' END,
+       CASE b WHEN 4 THEN 'timeout' WHEN 5 THEN 'runtime_offline' ELSE '' END
+FROM (SELECT i, i %% 20 AS b, now() - i * interval '1 second' AS at
+      FROM generate_series(%(lo)s, %(hi)s - 1) AS i) AS s
+WHERE b < 6;
+INSERT INTO agent_task (id, agent_id, runtime_id, issue_id, status, priority, created_at,
+                        dispatched_at, started_at, completed_at, error, failure_reason)
+SELECT gen_random_uuid(), md5('ag' || i)::uuid, md5('rt' || i)::uuid, gen_random_uuid(),
+       'completed', 0, at, at, at, at, '', ''
+FROM (SELECT i, now() - i * interval '1 second' AS at
+      FROM generate_series(%(lo)s, %(hi)s - 1) AS i WHERE i %% 20 >= 6) AS s;
+"""
+
+PAGES = [
+    ("runtimes", "runtimes/agentruntime/", {}),
+    ("runtimes, offline", "runtimes/agentruntime/", {"status__exact": "offline"}),
+    ("runtimes, search", "runtimes/agentruntime/", {"q": "daemon-424"}),
+    ("runtime change form", "runtimes/agentruntime/{runtime}/change/", {}),
+    ("tasks", "tasks/agenttask/", {}),
+    ("tasks, failed", "tasks/agenttask/", {"status__exact": "failed"}),
+    ("tasks, timeout", "tasks/agenttask/", {"failure_reason__exact": "timeout"}),
+    ("task change form", "tasks/agenttask/{task}/change/", {}),
+]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000, help="runtimes, agents and tasks")
+    parser.add_argument("--small-rows", type=int, default=1_000, help="the first size")
+    parser.add_argument("--runs", type=int, default=7, help="requests per median")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    return parser.parse_args()
+
+
+def bench_url(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + "_bench_admin"
+    return urlunsplit(parts._replace(path="/" + name)), name
+
+
+def server_sql(url: str, sql: str) -> None:
+    """Runs CREATE/DROP DATABASE from the server's maintenance database."""
+    import psycopg2
+
+    conn = psycopg2.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")))
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(sql)
+    conn.close()
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()
+    settings.DEBUG = False  # no query log: queries are counted and timed by QueryTimer
+    settings.ROOT_URLCONF = install_urls()
+    call_command("migrate", verbosity=0)
+
+
+def defaults_site():
+    """The same models and columns on Django's defaults: exact and full counts, `-pk` order,
+    plain selects for foreign keys, "offline for" from the application's clock."""
+    from django.contrib import admin
+    from django.utils import timezone
+
+    from runtimes.models import AgentRuntime
+    from tasks.models import AgentTask
+
+    site = admin.AdminSite(name="defaults")
+
+    @admin.register(AgentRuntime, site=site)
+    class RuntimeDefaults(admin.ModelAdmin):
+        list_display = ("name", "provider", "status", "workspace", "daemon_id", "last_seen_at")
+        list_display += ("offline_for",)
+        list_filter = ("status",)
+        search_fields = ("name", "daemon_id")
+
+        def offline_for(self, runtime):
+            return runtime.offline_at and timezone.now() - runtime.offline_at
+
+    @admin.register(AgentTask, site=site)
+    class TaskDefaults(admin.ModelAdmin):
+        list_display = ("id", "status", "failure_reason", "error", "agent", "runtime")
+        list_display += ("created_at", "dispatched_at", "started_at", "completed_at")
+        list_filter = ("status", "failure_reason")
+
+    return site
+
+
+def install_urls() -> str:
+    from django.contrib import admin
+    from django.urls import path
+
+    module = types.ModuleType("bench_admin_urls")
+    module.urlpatterns = [
+        path("admin/", admin.site.urls),
+        path("defaults/", defaults_site().urls),
+    ]
+    sys.modules[module.__name__] = module
+    return module.__name__
+
+
+def execute(sql: str, **params) -> list[tuple]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def fill(lo: int, hi: int) -> None:
+    print(f"filling rows {lo:,}..{hi:,} ...", file=sys.stderr)
+    execute(FILL, lo=lo, hi=hi, per_ws=RUNTIMES_PER_WORKSPACE)
+    execute("VACUUM ANALYZE workspace, agent_runtime, agent, agent_task")
+
+
+def logged_in_client():
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench", defaults={"is_staff": True, "is_superuser": True}
+    )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(user)
+    return client
+
+
+class QueryTimer:
+    """Counts and times the queries run while installed as an execute wrapper."""
+
+    def __init__(self):
+        self.count = 0
+        self.seconds = 0.0
+
+    def __call__(self, execute, sql, params, many, context):
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.count += 1
+            self.seconds += time.perf_counter() - start
+
+
+def measure(client, url: str, params: dict, runs: int) -> tuple[float, float, int]:
+    """Median milliseconds of `runs` requests after a warm-up, and the median SQL
+    milliseconds and the query count of a request."""
+    from django.db import connection
+
+    response = client.get(url, params)
+    assert response.status_code == 200, (url, response.status_code)
+    times, timers = [], []
+    for _ in range(runs):
+        timers.append(QueryTimer())
+        start = time.perf_counter()
+        with connection.execute_wrapper(timers[-1]):
+            client.get(url, params)
+        times.append((time.perf_counter() - start) * 1000)
+    sql_ms = statistics.median(timer.seconds * 1000 for timer in timers)
+    return statistics.median(times), sql_ms, timers[-1].count
+
+
+def measure_size(client, runs: int) -> list[tuple]:
+    ids = {
+        "runtime": execute("SELECT id FROM agent_runtime LIMIT 1")[0][0],
+        "task": execute("SELECT id FROM agent_task LIMIT 1")[0][0],
+    }
+    rows = []
+    for label, path, params in PAGES:
+        path = path.format(**ids)
+        ours = measure(client, f"/admin/{path}", params, runs)
+        defaults = measure(client, f"/defaults/{path}", params, runs)
+        rows.append((label, *ours, *defaults))
+    return rows
+
+
+def count_ms(table: str, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        execute(f"SELECT count(*) FROM {table}")
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def print_table(results: dict[int, list[tuple]], counts: dict[int, tuple]) -> None:
+    head = ("ms", "sql ms", "queries")
+    print(f"{'':<31}{'this admin':^27}|{'Django defaults':^27}")
+    print(f"{'page':<22}{'rows':>9}" + "".join(f"{h:>9}" for h in head * 2))
+    for size, rows in results.items():
+        for label, *figures in rows:
+            cells = "".join(f"{f:>9.1f}" if isinstance(f, float) else f"{f:>9}" for f in figures)
+            print(f"{label:<22}{size:>9,}{cells}")
+    for size, (runtimes, tasks) in counts.items():
+        print(
+            f"count(*) at {size:,} rows: agent_runtime {runtimes:.1f} ms, agent_task {tasks:.1f} ms"
+        )
+
+
+def run(args: argparse.Namespace) -> None:
+    client = logged_in_client()
+    results, counts = {}, {}
+    lo = 0
+    for size in (args.small_rows, args.rows):
+        fill(lo, size)
+        lo = size
+        results[size] = measure_size(client, args.runs)
+        counts[size] = (count_ms("agent_runtime", args.runs), count_ms("agent_task", args.runs))
+    print_table(results, counts)
+
+
+def main() -> None:
+    args = parse_args()
+    if "DATABASE_URL" not in os.environ:
+        sys.exit("bench/admin.py: set DATABASE_URL to a PostgreSQL server")
+    url, name = bench_url(os.environ["DATABASE_URL"])
+    server_sql(url, f'DROP DATABASE IF EXISTS "{name}"')
+    server_sql(url, f'CREATE DATABASE "{name}"')
+    try:
+        setup_django(url)
+        run(args)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            server_sql(url, f'DROP DATABASE "{name}"')
+
+
+if __name__ == "__main__":
+    main()
