@@ -38,3 +38,5 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 
 bench: $(INSTALLED) ## the benchmarks in bench/, each printing a table
 	$(LOCAL) $(PY) bench/sweep.py
+	$(LOCAL) $(PY) bench/events.py
+	$(LOCAL) $(PY) bench/admin.py

@@ -27,7 +27,12 @@ DATABASE_NAME = "multica"
 # The product's processes: web (admin and WebSockets), the Celery worker and beat.
 PROCESSES = {
     "web": ["daphne", "-b", "127.0.0.1", "-p", "{port}", "multica.asgi:application"],
-}
+    # Threads, not prefork: two sweeps need no more, and Ctrl-C leaves no orphaned children.
+    "worker": ["celery", "-A", "multica", "worker", "--pool", "threads", "--concurrency", "2",
+               "--loglevel", "INFO"],
+    "beat": ["celery", "-A", "multica", "beat", "--schedule", "{run_dir}/celerybeat-schedule",
+             "--loglevel", "INFO"],
+}  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The admin's CSS and JS, served by the app itself: no separate static server needed.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -98,9 +100,35 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py's default 5 s socket timeout kills every idle WebSocket with 1011.
             "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+            # A batch of 500 events is one message (multica.realtime); room for a mass outage's
+            # worth of batches while a consumer writes the previous ones to its socket.
+            "capacity": 1000,
         },
     },
 }
+
+# --- Celery (the beat schedule is code: multica/celery.py) -------------------
+CELERY_TIMEZONE = "UTC"
+CELERY_TASK_IGNORE_RESULT = True
+# Defaults for any task; the sweeps set their own, tighter limits.
+CELERY_TASK_SOFT_TIME_LIMIT = 300
+CELERY_TASK_TIME_LIMIT = 360
+# Sweeps are few and short: a busy worker process holds no tick back from an idle one.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The worker waits out a broker outage and resumes by itself, however long it lasts...
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# ...while beat gives a tick up within seconds (logging it), and sends the next one normally.
+CELERY_BROKER_CONNECTION_TIMEOUT = 4
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 3,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1,
+}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 4, "socket_timeout": 10}
+# The worker's and beat's logs go through LOGGING below, like everything else.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Sweeper ------------------------------------------------------------------
 SWEEP_INTERVAL_SECONDS = positive_seconds("SWEEP_INTERVAL_SECONDS", 30)
@@ -118,13 +146,22 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 # --- Logging: everything to stderr, so `manage.py sweep --json` owns stdout ----
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {
+            "()": "multica.logfmt.KeyValueFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",

@@ -1,0 +1,201 @@
+"""Announcing a mass failure: events/s from the sweep's signal to a browser's WebSocket.
+
+    DATABASE_URL=postgres://... REDIS_URL=redis://... python bench/events.py [--events N]
+
+A real daphne serves multica.asgi; a real WebSocket client, logged in with a real session
+cookie as a member, listens. In this process, a worker-like thread sends `tasks_failed` the way
+a sweep does (one signal per committed chunk), and the clock stops when the client has
+received every event as its own JSON message. The baseline, measured in the same run, is one
+`async_to_sync(group_send)` per event. Uses the DATABASE_URL database (migrated here) and
+removes the rows it made.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from asgiref.sync import async_to_sync  # noqa: E402
+from channels.layers import get_channel_layer  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from websockets.asyncio.client import connect  # noqa: E402
+
+from multica import realtime  # noqa: E402
+from runtimes.models import Agent, AgentRuntime, Workspace  # noqa: E402
+from runtimes.sweeps import CHUNK_SIZE, sweep_stale_runtimes  # noqa: E402
+from tasks.models import AgentTask  # noqa: E402
+from tasks.signals import tasks_failed  # noqa: E402
+from tasks.sweeps import FailedTask  # noqa: E402
+
+
+def failed_tasks(workspace_id, count: int) -> list[FailedTask]:
+    return [
+        FailedTask(
+            id=uuid.uuid4(),
+            agent_id=uuid.uuid4(),
+            issue_id=uuid.uuid4(),
+            runtime_id=uuid.uuid4(),
+            workspace_id=workspace_id,
+            failure_reason="runtime_offline",
+            error="runtime went offline",
+        )
+        for _ in range(count)
+    ]
+
+
+def batched(workspace, count: int):
+    """What a sweep does after each chunk commits: one signal per chunk of failed tasks."""
+    tasks = failed_tasks(workspace.id, count)
+
+    def send():
+        for start in range(0, len(tasks), CHUNK_SIZE):
+            tasks_failed.send(sender=FailedTask, tasks=tasks[start : start + CHUNK_SIZE])
+
+    return send, {str(task.id) for task in tasks}
+
+
+def one_by_one(workspace, count: int):
+    """The baseline: one `async_to_sync(group_send)` per event."""
+    tasks = failed_tasks(workspace.id, count)
+
+    def send():
+        layer = get_channel_layer()
+        for task in tasks:
+            event = realtime.event("task:failed", task.workspace_id, realtime.task_payload(task))
+            message = {"type": realtime.BATCH_MESSAGE_TYPE, "events": [event]}
+            async_to_sync(layer.group_send)(realtime.group_name(task.workspace_id), message)
+
+    return send, {str(task.id) for task in tasks}
+
+
+def real_sweep(workspace, count: int):
+    """The whole path: `count` running tasks of an offline runtime, failed by the real sweep
+    (database time included), announced after each chunk commits."""
+    runtime = AgentRuntime.objects.create(
+        workspace=workspace, name="bench", daemon_id="bench", provider="claude", status="offline"
+    )
+    agent = Agent.objects.create(workspace=workspace, runtime=runtime, name="bench")
+    now = timezone.now()
+    tasks = AgentTask.objects.bulk_create(
+        AgentTask(agent=agent, runtime=runtime, issue_id=uuid.uuid4(), status="running",
+                  dispatched_at=now, started_at=now)
+        for _ in range(count)
+    )  # fmt: skip
+
+    def send():
+        try:
+            sweep_stale_runtimes(stale_after=timedelta(seconds=45))
+        finally:
+            connection.close()
+
+    return send, {str(task.id) for task in tasks}
+
+
+async def measure(url: str, cookie: str, send, expected: set[str]) -> float:
+    """Seconds from the start of `send` until the listener has every expected task's event."""
+    headers = {"Cookie": f"sessionid={cookie}"}
+    origin = "http://127.0.0.1"
+    async with connect(url, origin=origin, additional_headers=headers, proxy=None) as ws:
+        started = time.perf_counter()
+        # A thread with no event loop of its own, like a Celery worker's.
+        threading.Thread(target=send, daemon=True).start()
+        while expected:
+            message = json.loads(await asyncio.wait_for(ws.recv(), timeout=120))
+            expected.discard(message["payload"].get("task_id"))
+        return time.perf_counter() - started
+
+
+def start_daphne(port: int) -> subprocess.Popen:
+    daphne = Path(sys.executable).parent / "daphne"
+    argv = [str(daphne), "-b", "127.0.0.1", "-p", str(port), "multica.asgi:application"]
+    process = subprocess.Popen(
+        argv, cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("daphne did not start")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def listener():
+    """A member's (workspace, WebSocket URL, session cookie), with daphne serving it."""
+    call_command("migrate", verbosity=0)
+    workspace = Workspace.objects.create(name="bench events")
+    user = get_user_model().objects.create_user(f"bench-{uuid.uuid4().hex[:8]}")
+    workspace.members.add(user)
+    client = Client()
+    client.force_login(user)
+    port = free_port()
+    daphne = start_daphne(port)
+    try:
+        url = f"ws://127.0.0.1:{port}/ws/workspaces/{workspace.id}/events/"
+        yield workspace, url, client.cookies["sessionid"].value
+    finally:
+        daphne.terminate()
+        daphne.wait()
+        client.logout()
+        workspace.delete()
+        user.delete()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--baseline-events", type=int, default=None, help="default: --events")
+    args = parser.parse_args()
+    ways = [
+        ("batched (multica.realtime)", batched, args.events),
+        ("one group_send per event", one_by_one, args.baseline_events or args.events),
+        ("real sweep, batched", real_sweep, args.events),
+    ]
+    rows = []
+    with listener() as (workspace, url, cookie):
+        for name, prepare, count in ways:
+            send, expected = prepare(workspace, count)
+            rows.append((name, count, asyncio.run(measure(url, cookie, send, expected))))
+    print_table(rows)
+
+
+def print_table(rows) -> None:
+    print(f"{'way':<28} {'events':>8} {'seconds':>9} {'events/s':>10}")
+    for name, count, seconds in rows:
+        print(f"{name:<28} {count:>8} {seconds:>9.2f} {count / seconds:>10.0f}")
+    (_, fast_count, fast), (_, slow_count, slow) = rows[:2]
+    print(f"batched vs one by one: {fast_count / fast / (slow_count / slow):.0f}x")
+
+
+if __name__ == "__main__":
+    main()

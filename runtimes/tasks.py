@@ -1,0 +1,32 @@
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+
+from multica.celery import SWEEP_SOFT_TIME_LIMIT_SECONDS, SWEEP_TIME_LIMIT_SECONDS, single_run
+from runtimes.sweeps import sweep_stale_runtimes as sweep
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="runtimes.sweep_stale_runtimes",
+    ignore_result=True,
+    soft_time_limit=SWEEP_SOFT_TIME_LIMIT_SECONDS,
+    time_limit=SWEEP_TIME_LIMIT_SECONDS,
+)
+def sweep_stale_runtimes() -> dict | None:
+    """Beat's runtime sweep; skips the tick while the previous one still runs."""
+    with single_run("sweep_stale_runtimes") as alone:
+        if not alone:
+            logger.info("sweep.skipped", extra={"sweep": "sweep_stale_runtimes"})
+            return None
+        result = sweep(stale_after=timedelta(seconds=settings.RUNTIME_STALE_SECONDS))
+    counts = {
+        "runtimes_offline": len(result.runtimes_marked_offline),
+        "tasks_failed": len(result.tasks_failed),
+        "agents_idle": len(result.agents_changed),
+    }
+    logger.info("sweep.done", extra={"sweep": "sweep_stale_runtimes", **counts})
+    return counts

@@ -1,0 +1,59 @@
+"""Listening the way a browser does: the full ASGI stack (origin check, session auth, routing)
+over the real Redis channel layer, with a real Django session cookie."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from multica import realtime
+from multica.asgi import application
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+def session_cookie(user) -> str:
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def communicator(workspace_id, cookie: str | None = None) -> WebsocketCommunicator:
+    headers = [ORIGIN]
+    if cookie:
+        headers.append((b"cookie", f"sessionid={cookie}".encode()))
+    return WebsocketCommunicator(application, f"/ws/workspaces/{workspace_id}/events/", headers)
+
+
+def listen(socket: WebsocketCommunicator, action, count: int) -> list[dict]:
+    """Connects, runs `action` (sync: a sweep, in the test's thread and database connection),
+    returns the `count` messages that arrive, and checks that nothing else does."""
+
+    async def scenario():
+        connected, _ = await socket.connect()
+        assert connected
+        try:
+            await database_sync_to_async(action)()
+            messages = [await socket.receive_json_from(timeout=5) for _ in range(count)]
+            assert await socket.receive_nothing(timeout=0.3)
+            return messages
+        finally:
+            await socket.disconnect()
+
+    return async_to_sync(scenario)()
+
+
+@pytest.fixture
+def member(make, django_user_model):
+    """(workspace, session cookie) of a logged-in member."""
+    workspace = make.workspace()
+    user = django_user_model.objects.create_user("member")
+    workspace.members.add(user)
+    return workspace, session_cookie(user)
+
+
+@pytest.fixture(autouse=True)
+def _channel_layer_fresh(monkeypatch):
+    # A test that took the channel layer down must not leave the others skipping announcements.
+    monkeypatch.setattr(realtime, "_layer_down_until", 0.0)

@@ -1,0 +1,136 @@
+"""multica/realtime.py: a channel layer that is down or silent never undoes, stalls or crashes
+a sweep; it is logged and given up within ANNOUNCE_TIMEOUT_SECONDS."""
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+
+from multica import realtime
+from runtimes.models import Agent, AgentRuntime
+from runtimes.sweeps import sweep_stale_runtimes
+from tasks.models import AgentTask
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@contextmanager
+def channel_layer_at(port: int):
+    layers = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": f"redis://127.0.0.1:{port}/0", "socket_timeout": None}]
+            },
+        }
+    }
+    # channels drops its cached layer when CHANNEL_LAYERS changes.
+    with override_settings(CHANNEL_LAYERS=layers):
+        yield
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def silent_server():
+    """A port that accepts connections and never answers: a hung Redis."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        yield server.getsockname()[1]
+
+
+def outage(make):
+    runtime = make.runtime(seen_ago=60)
+    agent = make.agent(runtime, status="working")
+    return runtime, agent, make.task(agent, status="running")
+
+
+def timed_sweep() -> float:
+    started = time.monotonic()
+    sweep_stale_runtimes(stale_after=timedelta(seconds=45))
+    return time.monotonic() - started
+
+
+def assert_sweep_stood(runtime, agent, task):
+    assert AgentRuntime.objects.get(pk=runtime.pk).status == "offline"
+    assert AgentTask.objects.get(pk=task.pk).status == "failed"
+    assert Agent.objects.get(pk=agent.pk).status == "idle"
+
+
+def announce_logs(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "multica.realtime"]
+
+
+def test_a_refused_channel_layer_leaves_the_sweep_committed_and_is_logged(make, caplog):
+    rows = outage(make)
+    with channel_layer_at(closed_port()), caplog.at_level(logging.WARNING):
+        elapsed = timed_sweep()
+
+    assert_sweep_stood(*rows)
+    assert elapsed < realtime.ANNOUNCE_TIMEOUT_SECONDS + 1.0
+    assert "realtime.announce_failed" in announce_logs(caplog)
+
+
+def test_a_hung_channel_layer_is_given_up_after_the_timeout_once_per_sweep(make, caplog):
+    rows = outage(make)
+    with silent_server() as port, channel_layer_at(port), caplog.at_level(logging.WARNING):
+        elapsed = timed_sweep()
+
+    assert_sweep_stood(*rows)
+    # Three signals (offline, failed, agent): the first waits out the timeout, the others
+    # see the layer is down and skip at once.
+    assert realtime.ANNOUNCE_TIMEOUT_SECONDS <= elapsed < realtime.ANNOUNCE_TIMEOUT_SECONDS + 1.0
+    assert announce_logs(caplog) == [
+        "realtime.announce_failed",
+        "realtime.announce_skipped",
+        "realtime.announce_skipped",
+    ]
+
+
+def test_announcing_resumes_once_the_retry_pause_is_over(make, caplog, monkeypatch):
+    monkeypatch.setattr(realtime, "RETRY_AFTER_SECONDS", 0.0)
+    with channel_layer_at(closed_port()), caplog.at_level(logging.WARNING):
+        outage(make)
+        timed_sweep()
+    assert "realtime.announce_skipped" not in announce_logs(caplog)
+    assert announce_logs(caplog).count("realtime.announce_failed") == 3
+
+
+def test_batches_hold_one_workspaces_events_up_to_the_limit():
+    first, second = uuid.uuid4(), uuid.uuid4()
+    events = [realtime.event("task:failed", first, {"n": n}) for n in range(1001)]
+    events += [realtime.event("task:failed", second, {"n": 0})]
+
+    batches = list(realtime.batches(events))
+
+    assert [(group, len(message["events"])) for group, message in batches] == [
+        (f"workspace.{first}", 500),
+        (f"workspace.{first}", 500),
+        (f"workspace.{first}", 1),
+        (f"workspace.{second}", 1),
+    ]
+    assert [e["payload"]["n"] for _, m in batches[:3] for e in m["events"]] == list(range(1001))
+    assert {m["type"] for _, m in batches} == {"events.batch"}
+
+
+def test_a_bug_is_logged_with_its_traceback_and_does_not_pause_announcing(caplog):
+    async def from_inside_an_event_loop():  # where async_to_sync refuses to run
+        realtime.announce([realtime.event("agent:status", uuid.uuid4(), {})])
+
+    with caplog.at_level(logging.ERROR):
+        asyncio.run(from_inside_an_event_loop())
+
+    (record,) = [r for r in caplog.records if r.name == "multica.realtime"]
+    assert (record.getMessage(), record.exc_info is not None) == ("realtime.announce_failed", True)
+    assert realtime._layer_down_until == 0.0

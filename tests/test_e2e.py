@@ -1,0 +1,162 @@
+"""End to end, with the production processes: daphne, a Celery worker and beat, against the
+test database and Redis, and a browser-like WebSocket client over TCP with a session cookie."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.db import connection
+from django.db.models.functions import Now
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from multica.celery import app
+from runtimes.models import AgentRuntime
+from tests.realtime_tests.conftest import session_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SETTINGS = {"SWEEP_INTERVAL_SECONDS": "2", "RUNTIME_STALE_SECONDS": "3", "DEBUG": "1"}
+
+
+def database_url_for_processes() -> str:
+    """DATABASE_URL with pytest-django's test database in place of the configured one."""
+    parts = urlsplit(os.environ["DATABASE_URL"])
+    # Only the last segment: the path may start with a socket directory (percent-encoded).
+    directory = parts.path.rsplit("/", 1)[0]
+    return urlunsplit(parts._replace(path=f"{directory}/{connection.settings_dict['NAME']}"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def production_processes(port: int, logs: Path):
+    env = {**os.environ, **SETTINGS, "DATABASE_URL": database_url_for_processes()}
+    commands = {
+        "web": ["daphne", "-b", "127.0.0.1", "-p", str(port), "multica.asgi:application"],
+        "worker": ["celery", "-A", "multica", "worker", "--pool", "threads", "--concurrency",
+                   "2", "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+        "beat": ["celery", "-A", "multica", "beat", "-s", str(logs / "celerybeat-schedule"),
+                 "--loglevel", "INFO"],
+    }  # fmt: skip
+    app.control.purge()
+    children = {}
+    try:
+        for name, (program, *args) in commands.items():
+            with (logs / f"{name}.log").open("w") as out:  # the child keeps its own copy
+                children[name] = subprocess.Popen(
+                    [str(BIN / program), *args], cwd=BASE_DIR, env=env, stdout=out, stderr=out
+                )
+        wait_for_port(port, children)
+        yield children
+    except BaseException:
+        for log in sorted(logs.glob("*.log")):  # shown with the failure
+            print(f"--- {log.name}", *log.read_text().splitlines()[-30:], sep="\n")
+        raise
+    finally:
+        for child in children.values():
+            child.terminate()
+        for child in children.values():
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def wait_for_port(port: int, children: dict) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        assert all(c.poll() is None for c in children.values()), "a process died at start"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, "daphne did not start"
+            time.sleep(0.1)
+
+
+def heartbeat(runtime_id) -> None:
+    """What a daemon's heartbeat does to its runtime, on a connection of its own."""
+    try:
+        AgentRuntime.objects.filter(pk=runtime_id).update(status="online", last_seen_at=Now())
+    finally:
+        connection.close()
+
+
+async def listen_until_failed(url: str, cookie: str, silent, alive, task_id) -> list[dict]:
+    """Listens as a member; `silent` heartbeats once (so it goes stale only now that we
+    listen), `alive` keeps heartbeating; returns every event up to the task's failure."""
+    headers = {"Cookie": f"sessionid={cookie}"}
+    origin = "http://127.0.0.1"
+    messages = []
+    async with connect(url, origin=origin, additional_headers=headers, proxy=None) as ws:
+        await asyncio.to_thread(heartbeat, silent)
+        deadline = time.monotonic() + 45
+        while not any(m["payload"].get("task_id") == task_id for m in messages):
+            assert time.monotonic() < deadline, f"no task:failed in time; got {messages}"
+            await asyncio.to_thread(heartbeat, alive)
+            try:
+                messages.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=1)))
+            except TimeoutError:
+                pass
+    return messages
+
+
+async def close_code(url: str) -> int:
+    async with connect(url, origin="http://127.0.0.1", proxy=None) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    return closed.value.rcvd.code
+
+
+def test_a_silent_runtimes_task_failure_reaches_a_members_browser(
+    make, django_user_model, tmp_path
+):
+    workspace = make.workspace()
+    member = django_user_model.objects.create_user("member")
+    workspace.members.add(member)
+    silent = make.runtime(workspace, seen_ago=None)
+    alive = make.runtime(workspace, seen_ago=None, provider="codex")
+    agent = make.agent(silent, status="working")
+    task = make.task(agent, status="running")
+    port = free_port()
+    url = f"ws://127.0.0.1:{port}/ws/workspaces/{workspace.id}/events/"
+
+    with production_processes(port, tmp_path):
+        assert asyncio.run(close_code(url)) == 4401
+        messages = asyncio.run(
+            listen_until_failed(url, session_cookie(member), silent.id, alive.id, str(task.id))
+        )
+
+    failed = messages[-1]
+    assert failed == {
+        "type": "task:failed",
+        "workspace_id": str(workspace.id),
+        "actor_type": "system",
+        "payload": {
+            "task_id": str(task.id),
+            "agent_id": str(agent.id),
+            "issue_id": str(task.issue_id),
+            "runtime_id": str(silent.id),
+            "status": "failed",
+            "failure_reason": "runtime_offline",
+            "error": "runtime went offline",
+        },
+    }
+    assert AgentRuntime.objects.get(pk=alive.pk).status == "online"
+    assert AgentRuntime.objects.get(pk=silent.pk).status == "offline"
