@@ -40,3 +40,4 @@ bench: $(INSTALLED) ## the benchmarks in bench/, each printing a table
 	$(LOCAL) $(PY) bench/sweep.py
 	$(LOCAL) $(PY) bench/events.py
 	$(LOCAL) $(PY) bench/admin.py
+	$(LOCAL) $(PY) bench/heartbeats.py

@@ -13,7 +13,7 @@ from django.db.models import DurationField, ExpressionWrapper, F, QuerySet
 from django.db.models.functions import Now
 from django.utils.functional import cached_property
 
-from runtimes.models import Agent, AgentRuntime, Workspace
+from runtimes.models import Agent, AgentRuntime, DaemonToken, Workspace
 
 
 class EstimatedCountPaginator(Paginator):
@@ -112,3 +112,22 @@ class AgentAdmin(admin.ModelAdmin):
     autocomplete_fields = ("workspace", "runtime")
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+
+@admin.register(DaemonToken)
+class DaemonTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "workspace", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["workspace"]
+    readonly_fields = ["token_hash", "created_at", "last_used_at"]
+    autocomplete_fields = ["workspace"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        # Made by `manage.py create_daemon_token`, the only place its secret is ever shown.
+        return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=Now())
+        self.message_user(request, f"Revoked {revoked} token(s).")

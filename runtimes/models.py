@@ -106,3 +106,24 @@ class Agent(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class DaemonToken(models.Model):
+    """A bearer token a workspace's daemons authenticate with. Only its SHA-256 is stored, so
+    a leaked database does not leak usable tokens; `create_daemon_token` shows it once."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="daemon_tokens")
+    name = models.CharField(max_length=200, blank=True, default="")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    # Touched at most once a minute, so heartbeats do not turn into token writes.
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        db_table = "daemon_token"
+
+    def __str__(self) -> str:
+        return self.name or f"token {self.id}"

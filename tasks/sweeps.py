@@ -39,7 +39,7 @@ def fail_tasks_of_offline_runtimes(*, runtime_ids: list[UUID]) -> SweepResult:
         runtime_ids=list(runtime_ids),
         error=RUNTIME_OFFLINE_ERROR,
     )
-    return _announce_failed(rows)
+    return announce_failed(rows)
 
 
 def sweep_stale_tasks(
@@ -61,7 +61,7 @@ def sweep_stale_tasks(
                 limit=chunk_size,
                 error=TIMEOUT_ERROR,
             )
-            result.add(_announce_failed(rows))
+            result.add(announce_failed(rows))
         if len(rows) < chunk_size:
             break
     if result:
@@ -75,7 +75,7 @@ def sweep_stale_tasks(
     return result
 
 
-def _announce_failed(rows: list[tuple]) -> SweepResult:
+def announce_failed(rows: list[tuple]) -> SweepResult:
     """Within the caller's transaction: idles the failed tasks' agents and queues the
     announcement of both for after commit."""
     failed = [FailedTask(*row) for row in rows]

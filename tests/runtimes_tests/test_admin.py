@@ -196,3 +196,26 @@ def test_sorting_by_offline_for_puts_the_longest_outage_first(admin_client, make
 
     assert [r.name for r in longest_first.context["cl"].result_list] == ["hour", "minute"]
     assert [r.name for r in shortest_first.context["cl"].result_list] == ["minute", "hour"]
+
+
+def test_revoking_a_daemon_token_in_the_admin_locks_its_daemon_out(admin_client, make):
+    from runtimes.models import DaemonToken
+    from runtimes.tokens import issue_token
+
+    workspace = make.workspace()
+    token, secret = issue_token(workspace=workspace, name="laptop")
+    heartbeat = {
+        "path": "/api/daemon/heartbeat",
+        "data": {"runtime_id": str(make.runtime(workspace).id)},
+    }
+    auth = {"content_type": "application/json", "HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert admin_client.post(**heartbeat, **auth).status_code == 200
+
+    response = admin_client.post(
+        reverse("admin:runtimes_daemontoken_changelist"),
+        {"action": "revoke", "_selected_action": [token.pk]},
+    )
+
+    assert response.status_code == 302
+    assert DaemonToken.objects.get(pk=token.pk).revoked_at is not None
+    assert admin_client.post(**heartbeat, **auth).status_code == 401

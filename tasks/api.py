@@ -1,0 +1,64 @@
+"""The daemon-facing task endpoints under /api/daemon/: claim, start, complete, fail, status."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from django.http import JsonResponse
+from django.urls import path
+
+from runtimes.http import BadRequest, daemon_endpoint, json_body, path_uuid, text_field
+from tasks import lifecycle
+
+# A daemon's error is a message and perhaps a traceback, not a log file.
+MAX_ERROR_LENGTH = 10_000
+
+
+@daemon_endpoint("POST")
+def claim(request, workspace_id, runtime_id):
+    task = lifecycle.claim_task(
+        workspace_id=workspace_id, runtime_id=path_uuid(runtime_id, "runtime")
+    )
+    return JsonResponse({"task": asdict(task) if task else None})
+
+
+@daemon_endpoint("POST")
+def start(request, workspace_id, task_id):
+    task_id = path_uuid(task_id, "task")
+    status = lifecycle.start_task(workspace_id=workspace_id, task_id=task_id)
+    return JsonResponse({"id": task_id, "status": status})
+
+
+@daemon_endpoint("POST")
+def complete(request, workspace_id, task_id):
+    task_id = path_uuid(task_id, "task")
+    result = json_body(request).get("result")
+    if not isinstance(result, dict):
+        raise BadRequest("result: required object")
+    status = lifecycle.complete_task(workspace_id=workspace_id, task_id=task_id, result=result)
+    return JsonResponse({"id": task_id, "status": status})
+
+
+@daemon_endpoint("POST")
+def fail(request, workspace_id, task_id):
+    task_id = path_uuid(task_id, "task")
+    error = text_field(json_body(request), "error", max_length=MAX_ERROR_LENGTH)
+    status = lifecycle.fail_task(workspace_id=workspace_id, task_id=task_id, error=error)
+    return JsonResponse({"id": task_id, "status": status})
+
+
+@daemon_endpoint("GET")
+def status(request, workspace_id, task_id):
+    task_id = path_uuid(task_id, "task")
+    return JsonResponse(
+        {"status": lifecycle.task_status(workspace_id=workspace_id, task_id=task_id)}
+    )
+
+
+urlpatterns = [
+    path("runtimes/<str:runtime_id>/tasks/claim", claim, name="daemon-task-claim"),
+    path("tasks/<str:task_id>/start", start, name="daemon-task-start"),
+    path("tasks/<str:task_id>/complete", complete, name="daemon-task-complete"),
+    path("tasks/<str:task_id>/fail", fail, name="daemon-task-fail"),
+    path("tasks/<str:task_id>/status", status, name="daemon-task-status"),
+]

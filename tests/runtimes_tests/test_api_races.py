@@ -1,0 +1,106 @@
+"""A heartbeat racing a sweep is never lost: real transactions on real connections, in threads."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+
+from runtimes import daemons
+from runtimes.models import AgentRuntime
+from runtimes.sweeps import RuntimeChange, sweep_stale_runtimes
+from tests.daemon_client import DaemonClient
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+STALE_AFTER = timedelta(seconds=45)
+
+
+def in_thread(target) -> tuple[threading.Thread, list]:
+    """Runs `target` on its own connection; what it returns or raises lands in the list."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(target())
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def wait_for_lock_wait(timeout: float = 10) -> None:
+    """Returns once some other session of this database is waiting on a row lock."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.02)
+    raise AssertionError("nobody ever waited on the lock")
+
+
+def test_heartbeat_behind_a_sweeps_lock_brings_the_runtime_back_announced(make, signal_log):
+    workspace = make.workspace()
+    runtime = make.runtime(workspace, seen_ago=60)
+    swept, release = threading.Event(), threading.Event()
+
+    def sweep_and_hold():
+        with transaction.atomic():
+            result = sweep_stale_runtimes(stale_after=STALE_AFTER)
+            swept.set()
+            release.wait(10)
+        return result
+
+    sweeper, sweep_outcome = in_thread(sweep_and_hold)
+    assert swept.wait(10)
+    daemon = DaemonClient(workspace)
+    beater, beat_outcome = in_thread(
+        lambda: daemon.post("heartbeat", {"runtime_id": str(runtime.id)})
+    )
+    wait_for_lock_wait()
+    release.set()
+    sweeper.join(10)
+    beater.join(10)
+
+    assert [c.id for c in sweep_outcome[0].runtimes_marked_offline] == [runtime.id]
+    assert beat_outcome[0].status_code == 200
+    runtime.refresh_from_db()
+    assert (runtime.status, runtime.offline_at) == ("online", None)
+    change = RuntimeChange(id=runtime.id, workspace_id=workspace.id)
+    assert signal_log.runtimes_offline == [change]
+    assert signal_log.runtimes_changed == [("online", change)]
+
+
+def test_sweep_steps_around_a_heartbeat_in_flight_and_announces_nothing(make, signal_log):
+    workspace = make.workspace()
+    runtime = make.runtime(workspace, seen_ago=60)
+    beaten, release = threading.Event(), threading.Event()
+
+    def heartbeat_and_hold():
+        with transaction.atomic():
+            came_back = daemons.heartbeat(workspace_id=workspace.id, runtime_id=runtime.id)
+            beaten.set()
+            release.wait(10)
+        return came_back
+
+    beater, beat_outcome = in_thread(heartbeat_and_hold)
+    assert beaten.wait(10)
+    result = sweep_stale_runtimes(stale_after=STALE_AFTER)
+    release.set()
+    beater.join(10)
+
+    assert not result
+    assert beat_outcome == [False]
+    assert AgentRuntime.objects.get(id=runtime.id).status == "online"
+    assert signal_log.runtimes_offline == []
+    assert signal_log.runtimes_changed == []
