@@ -41,6 +41,11 @@ class AgentRuntime(models.Model):
     # and a never-seen runtime is never judged stale.
     last_seen_at = models.DateTimeField(null=True, blank=True)
     offline_at = models.DateTimeField(null=True, blank=True)
+    # Offline with dispatched or running tasks maybe left: whatever sets a runtime offline sets
+    # this, and the runtime sweep clears it once those tasks have failed (claims refuse offline
+    # runtimes, so no new work arrives meanwhile). True by default, so that a runtime made or
+    # set offline some other way is checked once.
+    work_pending = models.BooleanField(default=True, db_default=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -63,11 +68,17 @@ class AgentRuntime(models.Model):
                 name="agent_runtime_online_seen_idx",
                 condition=Q(status="online"),
             ),
-            # Offline runtimes, to find their still-active tasks; also the admin filter.
+            # Offline runtimes, by how long: the admin's filter and "offline for" column.
             models.Index(
                 fields=["offline_at"],
                 name="agent_runtime_offline_idx",
                 condition=Q(status="offline"),
+            ),
+            # The few offline runtimes whose tasks the sweep has still to fail.
+            models.Index(
+                fields=["id"],
+                name="agent_runtime_work_pending_idx",
+                condition=Q(status="offline", work_pending=True),
             ),
         ]
 

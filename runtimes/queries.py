@@ -16,33 +16,38 @@ WITH stale AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE agent_runtime AS r
-SET status = 'offline', offline_at = now()
+-- No work pending once this chunk has failed the runtime's tasks; a task it must skip sets
+-- the flag again (SETTLE_WORK_PENDING) before the chunk commits.
+SET status = 'offline', offline_at = now(), work_pending = false
 FROM stale
 WHERE r.id = stale.id
   AND r.status = 'online' AND r.last_seen_at < now() - %(stale_after)s
 RETURNING r.id, r.workspace_id
 """
 
-# Offline runtimes that still have active tasks. FOR SHARE keeps a heartbeat from bringing the
-# runtime back between this pick and the failing of its tasks; SKIP LOCKED steps around
-# runtimes a heartbeat or another sweep holds right now. The candidates are found first,
-# unlocked (OFFSET 0 keeps the planner from folding them back in): with the lock on the same
-# scan the planner walked every offline runtime row by row, 1.3-1.8x slower once an outage
-# had left 15,000 runtimes offline. This still costs ~1.5 us per offline runtime.
-OFFLINE_WITH_ACTIVE_TASKS = """
-SELECT r.id FROM agent_runtime AS r
-WHERE r.status = 'offline'
-  AND r.id IN (
-      SELECT c.id FROM agent_runtime AS c
-      WHERE c.status = 'offline'
-        AND EXISTS (
-            SELECT 1 FROM agent_task AS t
-            WHERE t.runtime_id = c.id AND t.status IN ('dispatched', 'running')
-        )
-      OFFSET 0
-  )
+# Offline runtimes that may still hold dispatched or running tasks: every way offline sets
+# `work_pending`, and the sweep clears it once their tasks are all failed, so an idle sweep
+# reads one entry of a tiny partial index however many runtimes have ever died. The lock keeps
+# a heartbeat from bringing the runtime back mid-chunk; SKIP LOCKED steps around runtimes a
+# heartbeat or another sweep holds right now.
+OFFLINE_WITH_WORK_PENDING = """
+SELECT id FROM agent_runtime
+WHERE status = 'offline' AND work_pending
 LIMIT %(limit)s
-FOR SHARE OF r SKIP LOCKED
+FOR NO KEY UPDATE SKIP LOCKED
+"""
+
+# `work_pending` := whether the runtime still has live work, written only where it changes:
+# a task skipped because its holder had it locked keeps the flag up for the next sweep.
+SETTLE_WORK_PENDING = """
+UPDATE agent_runtime AS r
+SET work_pending = NOT r.work_pending
+WHERE r.id IN (SELECT unnest(%(runtime_ids)s::uuid[])) AND r.status = 'offline'
+  AND r.work_pending <> EXISTS (
+      SELECT 1 FROM agent_task AS t
+      WHERE t.runtime_id = r.id AND t.status IN ('dispatched', 'running')
+  )
+RETURNING r.id
 """
 
 # Two statements, so that the UPDATE takes its snapshot after the locks are held: a concurrent
@@ -137,9 +142,10 @@ ORDER BY id
 FOR UPDATE
 """
 
+# Their tasks fail on the next sweep, which `work_pending` points it to.
 DEREGISTER_RUNTIMES = """
 UPDATE agent_runtime
-SET status = 'offline', offline_at = now()
+SET status = 'offline', offline_at = now(), work_pending = true
 WHERE id = ANY(%(runtime_ids)s::uuid[]) AND workspace_id = %(workspace_id)s
   AND status = 'online'
 RETURNING id, workspace_id

@@ -58,9 +58,9 @@ def sweep_stale_runtimes(*, stale_after: timedelta, chunk_size: int = CHUNK_SIZE
     then fails the dispatched/running tasks of every offline runtime and idles their agents.
     Returns what it changed; each chunk commits, and is announced, on its own."""
     result = SweepResult()
-    while chunk := _sweep_chunk(_mark_stale_offline, stale_after, chunk_size):
+    while (chunk := _sweep_chunk(_mark_stale_offline, stale_after, chunk_size)) is not None:
         result.add(chunk)
-    while chunk := _sweep_chunk(_offline_runtimes_with_work, chunk_size):
+    while (chunk := _sweep_chunk(_offline_runtimes_with_work, chunk_size)) is not None:
         result.add(chunk)
     if result:
         logger.info(
@@ -74,21 +74,24 @@ def sweep_stale_runtimes(*, stale_after: timedelta, chunk_size: int = CHUNK_SIZE
     return result
 
 
-def _sweep_chunk(pick_runtimes, *args) -> SweepResult:
+def _sweep_chunk(pick_runtimes, *args) -> SweepResult | None:
+    """One transaction: pick offline runtimes, fail their tasks, settle their `work_pending`.
+    None once a chunk picks nothing or gets nowhere (its runtimes' tasks all locked by others)."""
     from tasks.sweeps import fail_tasks_of_offline_runtimes
 
     with transaction.atomic():
         marked, runtime_ids = pick_runtimes(*args)
         if not runtime_ids:
-            return SweepResult()
+            return None
         chunk = fail_tasks_of_offline_runtimes(runtime_ids=runtime_ids)
         chunk.runtimes_marked_offline = marked
+        settled = queries.fetch_all(queries.SETTLE_WORK_PENDING, runtime_ids=runtime_ids)
         if marked:
             transaction.on_commit(
                 lambda: runtimes_went_offline.send_robust(sender=RuntimeChange, runtimes=marked),
                 robust=True,
             )
-    return chunk
+    return chunk if chunk or settled else None
 
 
 def _mark_stale_offline(
@@ -100,9 +103,9 @@ def _mark_stale_offline(
 
 
 def _offline_runtimes_with_work(limit: int) -> tuple[list[RuntimeChange], list[UUID]]:
-    # Runtimes that went offline some other way (deregistered, or marked by a sweep that died
-    # before failing their tasks): nothing to announce about them, only their tasks to fail.
-    rows = queries.fetch_all(queries.OFFLINE_WITH_ACTIVE_TASKS, limit=limit)
+    # Runtimes that went offline some other way (deregistered), or whose tasks an earlier chunk
+    # had to skip: nothing to announce about them, only their tasks to fail.
+    rows = queries.fetch_all(queries.OFFLINE_WITH_WORK_PENDING, limit=limit)
     return [], [row[0] for row in rows]
 
 

@@ -204,3 +204,33 @@ def test_a_rolled_back_sweep_changes_and_signals_nothing(
     assert (signal_log.runtimes_offline, signal_log.tasks_failed, signal_log.agents) == ([], [], [])
     assert AgentRuntime.objects.get(pk=runtime.pk).status == "online"
     assert AgentTask.objects.get(pk=task.pk).status == "running"
+
+
+def test_a_runtime_marked_offline_has_no_work_left_pending(make):
+    runtime = make.runtime(seen_ago=600)
+    make.task(make.agent(runtime), status="running")
+
+    sweep()
+
+    assert AgentRuntime.objects.get(pk=runtime.pk).work_pending is False
+
+
+def test_work_pending_on_an_offline_runtime_is_failed_then_cleared(make):
+    runtime = make.runtime(seen_ago=5, status="offline")  # as a deregister leaves it
+    task = make.task(make.agent(runtime), status="dispatched")
+    assert runtime.work_pending is True
+
+    assert [t.id for t in sweep().tasks_failed] == [task.id]
+    assert AgentRuntime.objects.get(pk=runtime.pk).work_pending is False
+    assert sweep().tasks_failed == []
+
+
+def test_offline_runtimes_without_pending_work_are_not_revisited(make):
+    # Only runtimes flagged as possibly holding work are looked at: an idle sweep after an
+    # outage reads nothing of the runtimes that died long ago.
+    runtime = make.runtime(seen_ago=600, status="offline")
+    AgentRuntime.objects.filter(pk=runtime.pk).update(work_pending=False)
+    task = make.task(make.agent(runtime), status="running")
+
+    assert sweep().tasks_failed == []
+    assert AgentTask.objects.get(pk=task.pk).status == "running"

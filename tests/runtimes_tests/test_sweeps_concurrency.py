@@ -226,3 +226,30 @@ def test_completion_after_the_sweep_failed_the_task_changes_nothing(make, signal
     assert done_out == [0]  # the guarded completion found the task no longer running
     assert AgentTask.objects.get(pk=task.pk).status == "failed"
     assert [t.id for t in signal_log.tasks_failed] == [task.id]
+
+
+def test_a_task_skipped_while_locked_fails_on_the_next_sweep(make, signal_log):
+    runtime = make.runtime(seen_ago=600)
+    task = make.task(make.agent(runtime), status="running")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_without_changing():
+        with transaction.atomic():
+            list(AgentTask.objects.select_for_update().filter(pk=task.pk))
+            locked.set()
+            release.wait(10)
+            transaction.set_rollback(True)
+
+    thread, _ = in_thread(hold_without_changing)
+    assert locked.wait(10)
+    first = sweep_stale_runtimes(stale_after=STALE_AFTER)
+    pending_meanwhile = AgentRuntime.objects.get(pk=runtime.pk).work_pending
+    release.set()
+    thread.join(10)
+    second = sweep_stale_runtimes(stale_after=STALE_AFTER)
+
+    assert [r.id for r in first.runtimes_marked_offline] == [runtime.id]
+    assert first.tasks_failed == []
+    assert pending_meanwhile is True
+    assert [t.id for t in second.tasks_failed] == [task.id]
+    assert AgentRuntime.objects.get(pk=runtime.pk).work_pending is False
