@@ -61,7 +61,10 @@ def single_run(name: str) -> Iterator[bool]:
     from django.conf import settings
 
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    lock = client.lock(f"multica:lock:{name}", timeout=SWEEP_LOCK_TIMEOUT_SECONDS)
+    # Named after the database too: deployments (or a test run) sharing one Redis must not skip
+    # each other's ticks.
+    database = settings.DATABASES["default"]["NAME"]
+    lock = client.lock(f"multica:lock:{database}:{name}", timeout=SWEEP_LOCK_TIMEOUT_SECONDS)
     with client:
         try:
             acquired = lock.acquire(blocking=False)

@@ -205,6 +205,17 @@ def test_complete_without_a_result_object_is_a_bad_request(daemon, make, agent, 
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400"])
+def test_a_number_beyond_float_range_is_a_bad_request_not_a_crash(daemon, make, agent, number):
+    task = make.task(agent, status="running")
+    before = snapshot()
+
+    response = daemon.post(f"tasks/{task.id}/complete", raw=b'{"result": {"x": ' + number + b"}}")
+
+    assert (response.status_code, response.json()) == (400, {"error": "body is not valid JSON"})
+    assert snapshot() == before
+
+
 def test_complete_a_dispatched_task_is_a_conflict(daemon, make, agent):
     task = make.task(agent, status="dispatched")
 
