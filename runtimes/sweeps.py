@@ -60,7 +60,8 @@ def sweep_stale_runtimes(*, stale_after: timedelta, chunk_size: int = CHUNK_SIZE
     result = SweepResult()
     while (chunk := _sweep_chunk(_mark_stale_offline, stale_after, chunk_size)) is not None:
         result.add(chunk)
-    while (chunk := _sweep_chunk(_offline_runtimes_with_work, chunk_size)) is not None:
+    pick_pending = _offline_runtimes_with_work(chunk_size)
+    while (chunk := _sweep_chunk(pick_pending)) is not None:
         result.add(chunk)
     if result:
         logger.info(
@@ -76,22 +77,24 @@ def sweep_stale_runtimes(*, stale_after: timedelta, chunk_size: int = CHUNK_SIZE
 
 def _sweep_chunk(pick_runtimes, *args) -> SweepResult | None:
     """One transaction: pick offline runtimes, fail their tasks, settle their `work_pending`.
-    None once a chunk picks nothing or gets nowhere (its runtimes' tasks all locked by others)."""
+    None once there is nothing left to pick."""
     from tasks.sweeps import fail_tasks_of_offline_runtimes
 
     with transaction.atomic():
         marked, runtime_ids = pick_runtimes(*args)
         if not runtime_ids:
             return None
-        chunk = fail_tasks_of_offline_runtimes(runtime_ids=runtime_ids)
-        chunk.runtimes_marked_offline = marked
-        settled = queries.fetch_all(queries.SETTLE_WORK_PENDING, runtime_ids=runtime_ids)
         if marked:
+            # Registered first, so that it is sent first: a frontend hears that the runtime
+            # went offline before it hears about the tasks and agents that went with it.
             transaction.on_commit(
                 lambda: runtimes_went_offline.send_robust(sender=RuntimeChange, runtimes=marked),
                 robust=True,
             )
-    return chunk if chunk or settled else None
+        chunk = fail_tasks_of_offline_runtimes(runtime_ids=runtime_ids)
+        chunk.runtimes_marked_offline = marked
+        queries.fetch_all(queries.SETTLE_WORK_PENDING, runtime_ids=runtime_ids)
+    return chunk
 
 
 def _mark_stale_offline(
@@ -102,11 +105,22 @@ def _mark_stale_offline(
     return marked, [change.id for change in marked]
 
 
-def _offline_runtimes_with_work(limit: int) -> tuple[list[RuntimeChange], list[UUID]]:
-    # Runtimes that went offline some other way (deregistered), or whose tasks an earlier chunk
-    # had to skip: nothing to announce about them, only their tasks to fail.
-    rows = queries.fetch_all(queries.OFFLINE_WITH_WORK_PENDING, limit=limit)
-    return [], [row[0] for row in rows]
+def _offline_runtimes_with_work(limit: int):
+    """A picker of offline runtimes with work pending, in id order, each picked once per sweep:
+    runtimes whose tasks others hold locked keep their flag for the next sweep, and do not
+    stall this one."""
+    after = UUID(int=0)
+
+    def pick() -> tuple[list[RuntimeChange], list[UUID]]:
+        # Runtimes that went offline some other way (deregistered), or whose tasks an earlier
+        # chunk had to skip: nothing to announce about them, only their tasks to fail.
+        nonlocal after
+        rows = queries.fetch_all(queries.OFFLINE_WITH_WORK_PENDING, after=after, limit=limit)
+        if rows:
+            after = rows[-1][0]
+        return [], [row[0] for row in rows]
+
+    return pick
 
 
 def idle_agents_without_work(*, agent_ids: list[UUID]) -> list[AgentChange]:

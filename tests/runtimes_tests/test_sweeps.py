@@ -234,3 +234,40 @@ def test_offline_runtimes_without_pending_work_are_not_revisited(make):
 
     assert sweep().tasks_failed == []
     assert AgentTask.objects.get(pk=task.pk).status == "running"
+
+
+def test_going_offline_by_any_path_leaves_work_pending_for_the_sweep(make):
+    runtime = make.runtime(seen_ago=5)
+    task = make.task(make.agent(runtime), status="running")
+    AgentRuntime.objects.filter(pk=runtime.pk).update(work_pending=False)
+
+    # Not a sweep, not a deregister: a writer that knows nothing of the flag.
+    AgentRuntime.objects.filter(pk=runtime.pk).update(status="offline")
+
+    assert AgentRuntime.objects.get(pk=runtime.pk).work_pending is True
+    assert [t.id for t in sweep().tasks_failed] == [task.id]
+
+
+def test_a_runtime_is_announced_offline_before_its_tasks_and_agents(
+    make, django_capture_on_commit_callbacks
+):
+    from runtimes.signals import agents_status_changed, runtimes_went_offline
+    from tasks.signals import tasks_failed
+
+    make.task(make.agent(make.runtime(seen_ago=600), status="working"), status="running")
+    order = []
+    receivers = {
+        runtimes_went_offline: lambda **kw: order.append("runtime offline"),
+        tasks_failed: lambda **kw: order.append("task failed"),
+        agents_status_changed: lambda **kw: order.append("agent idle"),
+    }
+    for signal, receiver in receivers.items():
+        signal.connect(receiver, weak=False)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            sweep()
+    finally:
+        for signal, receiver in receivers.items():
+            signal.disconnect(receiver)
+
+    assert order == ["runtime offline", "task failed", "agent idle"]
