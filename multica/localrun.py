@@ -99,6 +99,9 @@ def manage(*args: str) -> None:
 
 def run(port: int) -> int:
     """Prepares the database, then runs every process until Ctrl-C or until one of them dies."""
+    # Ctrl-C and a plain kill both stop everything, even where a parent shell ignored SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo", "--if-empty")
     bin_dir = Path(sys.executable).parent
