@@ -3,7 +3,7 @@
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
@@ -51,6 +51,18 @@ def _schedule_sweeps(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
     sender.conf.beat_schedule = beat_schedule(settings.SWEEP_INTERVAL_SECONDS)
+
+
+def run_sweep(name: str, sweep: Callable[[], dict], log: logging.Logger) -> dict | None:
+    """A sweep task's body: runs `sweep` (which returns its counts) unless the previous run of
+    `name` still goes, and logs `sweep.done` with the counts, or `sweep.skipped`, on `log`."""
+    with single_run(name) as alone:
+        if not alone:
+            log.info("sweep.skipped", extra={"sweep": name})
+            return None
+        counts = sweep()
+    log.info("sweep.done", extra={"sweep": name, **counts})
+    return counts
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from multica.celery import SWEEP_SOFT_TIME_LIMIT_SECONDS, SWEEP_TIME_LIMIT_SECONDS, single_run
+from multica.celery import SWEEP_SOFT_TIME_LIMIT_SECONDS, SWEEP_TIME_LIMIT_SECONDS, run_sweep
 from runtimes.sweeps import sweep_stale_runtimes as sweep
 
 logger = logging.getLogger(__name__)
@@ -18,15 +18,13 @@ logger = logging.getLogger(__name__)
 )
 def sweep_stale_runtimes() -> dict | None:
     """Beat's runtime sweep; skips the tick while the previous one still runs."""
-    with single_run("sweep_stale_runtimes") as alone:
-        if not alone:
-            logger.info("sweep.skipped", extra={"sweep": "sweep_stale_runtimes"})
-            return None
-        result = sweep(stale_after=timedelta(seconds=settings.RUNTIME_STALE_SECONDS))
-    counts = {
+    return run_sweep("sweep_stale_runtimes", _sweep, logger)
+
+
+def _sweep() -> dict:
+    result = sweep(stale_after=timedelta(seconds=settings.RUNTIME_STALE_SECONDS))
+    return {
         "runtimes_offline": len(result.runtimes_marked_offline),
         "tasks_failed": len(result.tasks_failed),
         "agents_idle": len(result.agents_changed),
     }
-    logger.info("sweep.done", extra={"sweep": "sweep_stale_runtimes", **counts})
-    return counts

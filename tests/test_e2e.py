@@ -1,16 +1,15 @@
 """End to end, with the production processes: daphne, a Celery worker and beat, against the
-test database and Redis, and a browser-like WebSocket client over TCP with a session cookie."""
+test database and Redis (with a Redis broker of the test's own), and a browser-like WebSocket
+client over TCP with a session cookie."""
 
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -18,9 +17,9 @@ from django.db.models.functions import Now
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from multica.celery import app
 from runtimes.models import AgentRuntime
 from tests.realtime_tests.conftest import session_cookie
+from tests.support import database_url, free_port, redis_server, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,23 +28,14 @@ BIN = Path(sys.executable).parent
 SETTINGS = {"SWEEP_INTERVAL_SECONDS": "2", "RUNTIME_STALE_SECONDS": "3", "DEBUG": "1"}
 
 
-def database_url_for_processes() -> str:
-    """DATABASE_URL with pytest-django's test database in place of the configured one."""
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    # Only the last segment: the path may start with a socket directory (percent-encoded).
-    directory = parts.path.rsplit("/", 1)[0]
-    return urlunsplit(parts._replace(path=f"{directory}/{connection.settings_dict['NAME']}"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
-def production_processes(port: int, logs: Path):
-    env = {**os.environ, **SETTINGS, "DATABASE_URL": database_url_for_processes()}
+def production_processes(port: int, logs: Path, broker_url: str):
+    env = {
+        **os.environ,
+        **SETTINGS,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": broker_url,
+    }
     commands = {
         "web": ["daphne", "-b", "127.0.0.1", "-p", str(port), "multica.asgi:application"],
         "worker": ["celery", "-A", "multica", "worker", "--pool", "threads", "--concurrency",
@@ -53,7 +43,6 @@ def production_processes(port: int, logs: Path):
         "beat": ["celery", "-A", "multica", "beat", "-s", str(logs / "celerybeat-schedule"),
                  "--loglevel", "INFO"],
     }  # fmt: skip
-    app.control.purge()
     children = {}
     try:
         for name, (program, *args) in commands.items():
@@ -61,7 +50,7 @@ def production_processes(port: int, logs: Path):
                 children[name] = subprocess.Popen(
                     [str(BIN / program), *args], cwd=BASE_DIR, env=env, stdout=out, stderr=out
                 )
-        wait_for_port(port, children)
+        wait_for_port(port, processes=children.values())
         yield children
     except BaseException:
         for log in sorted(logs.glob("*.log")):  # shown with the failure
@@ -76,18 +65,6 @@ def production_processes(port: int, logs: Path):
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-
-
-def wait_for_port(port: int, children: dict) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        assert all(c.poll() is None for c in children.values()), "a process died at start"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert time.monotonic() < deadline, "daphne did not start"
-            time.sleep(0.1)
 
 
 def heartbeat(runtime_id) -> None:
@@ -137,7 +114,9 @@ def test_a_silent_runtimes_task_failure_reaches_a_members_browser(
     port = free_port()
     url = f"ws://127.0.0.1:{port}/ws/workspaces/{workspace.id}/events/"
 
-    with production_processes(port, tmp_path):
+    # A broker of this run's own: beat sends to the default queue, which no other run's
+    # worker may take from and nothing left over from an earlier run may be waiting in.
+    with redis_server() as broker, production_processes(port, tmp_path, broker.url):
         assert asyncio.run(close_code(url)) == 4401
         messages = asyncio.run(
             listen_until_failed(url, session_cookie(member), silent.id, alive.id, str(task.id))

@@ -27,7 +27,11 @@ def app_on(broker_url: str) -> Iterator[Celery]:
         yield app
     finally:
         with suppress(OperationalError), app.connection_for_write() as connection:
-            connection.default_channel.queue_delete(queue)
+            # Declared first: Redis deletes only the bindings its channel knows of, and a
+            # binding left behind is a key that never expires.
+            bound = app.amqp.queues[queue].bind(connection.default_channel)
+            bound.declare()
+            bound.delete()
         # The embedded worker made `app` the current one; tasks must go back to the project's.
         project_app.set_current()
         project_app.set_default()

@@ -56,7 +56,7 @@ def test_member_receives_the_runtime_sweeps_events_with_exact_payloads(make, mem
     agent = make.agent(runtime, status="working")
     task = make.task(agent, status="running", age=10)
 
-    messages = listen(communicator(workspace.id, cookie), sweep_runtimes, count=3)
+    messages = listen(workspace.id, cookie, sweep_runtimes, count=3)
 
     envelope = {"workspace_id": str(workspace.id), "actor_type": "system"}
     assert by_type(messages) == {
@@ -97,7 +97,7 @@ def test_member_receives_a_timed_out_tasks_failure(make, member):
     agent = make.agent(make.runtime(workspace), status="working")
     task = make.task(agent, status="dispatched", age=301)
 
-    messages = by_type(listen(communicator(workspace.id, cookie), sweep_tasks, count=2))
+    messages = by_type(listen(workspace.id, cookie, sweep_tasks, count=2))
 
     (failed,) = messages["task:failed"]
     assert failed["workspace_id"] == str(workspace.id)
@@ -115,7 +115,7 @@ def test_one_daemon_register_per_workspace_lists_all_its_runtimes(make, member):
     workspace, cookie = member
     runtimes = [make.runtime(workspace, seen_ago=60) for _ in range(3)]
 
-    (message,) = listen(communicator(workspace.id, cookie), sweep_runtimes, count=1)
+    (message,) = listen(workspace.id, cookie, sweep_runtimes, count=1)
 
     assert message["type"] == "daemon:register"
     assert message["payload"]["action"] == "stale_sweep"
@@ -130,7 +130,7 @@ def test_daemon_api_runtime_changes_reach_members(make, member):
         change = RuntimeChange(id=runtime.id, workspace_id=workspace.id)
         runtimes_changed.send(sender=AgentRuntime, action="register", runtimes=[change])
 
-    (message,) = listen(communicator(workspace.id, cookie), register, count=1)
+    (message,) = listen(workspace.id, cookie, register, count=1)
 
     assert message == {
         "type": "daemon:register",
@@ -147,7 +147,7 @@ def test_another_workspaces_events_never_arrive(make, member):
         make.task(make.agent(make.runtime(ws, seen_ago=60), status="working"), status="running")
 
     # listen() checks that nothing arrives beyond these three
-    messages = listen(communicator(workspace.id, cookie), sweep_runtimes, count=3)
+    messages = listen(workspace.id, cookie, sweep_runtimes, count=3)
 
     assert {m["workspace_id"] for m in messages} == {str(workspace.id)}
     assert AgentTask.objects.filter(status="failed").count() == 3
@@ -165,9 +165,9 @@ def test_a_rolled_back_sweep_sends_nothing(make, member):
         assert AgentRuntime.objects.get(pk=runtime.pk).status == "online"
 
     # Nothing from the rolled-back sweep: listen() would see a surplus message.
-    assert listen(communicator(workspace.id, cookie), rolled_back_then_real, count=0) == []
+    assert listen(workspace.id, cookie, rolled_back_then_real, count=0) == []
     # The same socket setup does hear the real sweep, so the silence above was not deafness.
-    assert len(listen(communicator(workspace.id, cookie), sweep_runtimes, count=3)) == 3
+    assert len(listen(workspace.id, cookie, sweep_runtimes, count=3)) == 3
 
 
 def test_a_mass_failure_arrives_as_one_message_per_task(make, member):
@@ -180,7 +180,7 @@ def test_a_mass_failure_arrives_as_one_message_per_task(make, member):
     )
     AgentTask.objects.update(status="dispatched", dispatched_at=runtime.created_at)
 
-    messages = listen(communicator(workspace.id, cookie), sweep_runtimes, count=1202)
+    messages = listen(workspace.id, cookie, sweep_runtimes, count=1202)
 
     failed = by_type(messages)["task:failed"]
     assert sorted(m["payload"]["task_id"] for m in failed) == sorted(str(t.id) for t in tasks)
@@ -214,5 +214,5 @@ def test_an_idle_socket_stays_open_and_still_hears_events(make, member):
         time.sleep(7)
         sweep_runtimes()
 
-    (message,) = listen(communicator(workspace.id, cookie), idle_then_sweep, count=1)
+    (message,) = listen(workspace.id, cookie, idle_then_sweep, count=1)
     assert message["payload"]["action"] == "stale_sweep"

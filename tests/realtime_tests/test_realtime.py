@@ -16,6 +16,7 @@ from multica import realtime
 from runtimes.models import Agent, AgentRuntime
 from runtimes.sweeps import sweep_stale_runtimes
 from tasks.models import AgentTask
+from tests.support import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,12 +36,6 @@ def channel_layer_at(port: int):
         yield
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def silent_server():
     """A port that accepts connections and never answers: a hung Redis."""
@@ -56,10 +51,27 @@ def outage(make):
     return runtime, agent, make.task(agent, status="running")
 
 
-def timed_sweep() -> float:
-    started = time.monotonic()
+def sweep() -> None:
     sweep_stale_runtimes(stale_after=timedelta(seconds=45))
-    return time.monotonic() - started
+
+
+@pytest.fixture
+def announce_seconds(monkeypatch) -> list[float]:
+    """How long each real `announce` took: the sweep's own queries and a loaded machine's
+    scheduling are no part of the channel layer's timeout, so only announcing is timed."""
+    seconds = []
+    real_announce = realtime.announce
+
+    def timed_announce(events):
+        started = time.monotonic()
+        try:
+            real_announce(events)
+        finally:
+            seconds.append(time.monotonic() - started)
+
+    # The receivers look `announce` up in the module at each call.
+    monkeypatch.setattr(realtime, "announce", timed_announce)
+    return seconds
 
 
 def assert_sweep_stood(runtime, agent, task):
@@ -72,25 +84,34 @@ def announce_logs(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "multica.realtime"]
 
 
-def test_a_refused_channel_layer_leaves_the_sweep_committed_and_is_logged(make, caplog):
+def test_a_refused_channel_layer_leaves_the_sweep_committed_and_is_logged(
+    make, caplog, announce_seconds
+):
     rows = outage(make)
-    with channel_layer_at(closed_port()), caplog.at_level(logging.WARNING):
-        elapsed = timed_sweep()
+    with channel_layer_at(free_port()), caplog.at_level(logging.WARNING):
+        sweep()
 
     assert_sweep_stood(*rows)
-    assert elapsed < realtime.ANNOUNCE_TIMEOUT_SECONDS + 1.0
+    assert len(announce_seconds) == 3
+    assert sum(announce_seconds) < realtime.ANNOUNCE_TIMEOUT_SECONDS + 0.5
     assert "realtime.announce_failed" in announce_logs(caplog)
 
 
-def test_a_hung_channel_layer_is_given_up_after_the_timeout_once_per_sweep(make, caplog):
+def test_a_hung_channel_layer_is_given_up_after_the_timeout_once_per_sweep(
+    make, caplog, announce_seconds
+):
     rows = outage(make)
     with silent_server() as port, channel_layer_at(port), caplog.at_level(logging.WARNING):
-        elapsed = timed_sweep()
+        sweep()
 
     assert_sweep_stood(*rows)
     # Three signals (offline, failed, agent): the first waits out the timeout, the others
     # see the layer is down and skip at once.
-    assert realtime.ANNOUNCE_TIMEOUT_SECONDS <= elapsed < realtime.ANNOUNCE_TIMEOUT_SECONDS + 1.0
+    first, *others = announce_seconds
+    timeout = realtime.ANNOUNCE_TIMEOUT_SECONDS
+    assert timeout <= first < timeout + 0.5
+    assert len(others) == 2
+    assert sum(others) < 0.5
     assert announce_logs(caplog) == [
         "realtime.announce_failed",
         "realtime.announce_skipped",
@@ -100,9 +121,9 @@ def test_a_hung_channel_layer_is_given_up_after_the_timeout_once_per_sweep(make,
 
 def test_announcing_resumes_once_the_retry_pause_is_over(make, caplog, monkeypatch):
     monkeypatch.setattr(realtime, "RETRY_AFTER_SECONDS", 0.0)
-    with channel_layer_at(closed_port()), caplog.at_level(logging.WARNING):
+    with channel_layer_at(free_port()), caplog.at_level(logging.WARNING):
         outage(make)
-        timed_sweep()
+        sweep()
     assert "realtime.announce_skipped" not in announce_logs(caplog)
     assert announce_logs(caplog).count("realtime.announce_failed") == 3
 

@@ -1,52 +1,20 @@
 """A heartbeat racing a sweep is never lost: real transactions on real connections, in threads."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from runtimes import daemons
 from runtimes.models import AgentRuntime
 from runtimes.sweeps import RuntimeChange, sweep_stale_runtimes
 from tests.daemon_client import DaemonClient
+from tests.support import in_thread, wait_for_lock_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STALE_AFTER = timedelta(seconds=45)
-
-
-def in_thread(target) -> tuple[threading.Thread, list]:
-    """Runs `target` on its own connection; what it returns or raises lands in the list."""
-    outcome = []
-
-    def run():
-        try:
-            outcome.append(target())
-        except Exception as exc:
-            outcome.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread, outcome
-
-
-def wait_for_lock_wait(timeout: float = 10) -> None:
-    """Returns once some other session of this database is waiting on a row lock."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return
-        time.sleep(0.02)
-    raise AssertionError("nobody ever waited on the lock")
 
 
 def test_heartbeat_behind_a_sweeps_lock_brings_the_runtime_back_announced(make, signal_log):
@@ -64,9 +32,7 @@ def test_heartbeat_behind_a_sweeps_lock_brings_the_runtime_back_announced(make, 
     sweeper, sweep_outcome = in_thread(sweep_and_hold)
     assert swept.wait(10)
     daemon = DaemonClient(workspace)
-    beater, beat_outcome = in_thread(
-        lambda: daemon.post("heartbeat", {"runtime_id": str(runtime.id)})
-    )
+    beater, beat_outcome = in_thread(daemon.post, "heartbeat", {"runtime_id": str(runtime.id)})
     wait_for_lock_wait()
     release.set()
     sweeper.join(10)

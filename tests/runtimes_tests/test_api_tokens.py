@@ -10,11 +10,11 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connection
 
 from runtimes.models import DaemonToken
 from runtimes.tokens import authenticate, hash_token
 from tests.daemon_client import DaemonClient, db_now
+from tests.support import database_url
 
 
 def create_token(*args: str) -> list[str]:
@@ -75,11 +75,7 @@ def test_the_command_refuses_bad_arguments(make, args, message):
 @pytest.mark.django_db(transaction=True)
 def test_the_command_line_shows_the_token_last_and_errors_on_one_line(make):
     workspace = make.workspace()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-    }
+    env = {**os.environ, "DATABASE_URL": database_url()}
     command = [sys.executable, str(settings.BASE_DIR / "manage.py"), "create_daemon_token"]
 
     ok = subprocess.run(

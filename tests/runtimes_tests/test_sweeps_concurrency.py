@@ -6,35 +6,18 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.functions import Now
 
 from runtimes.models import Agent, AgentRuntime
 from runtimes.sweeps import sweep_stale_runtimes
 from tasks.models import AgentTask
 from tasks.sweeps import sweep_stale_tasks
+from tests.support import in_thread, wait_for_lock_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STALE_AFTER = timedelta(seconds=45)
-
-
-def in_thread(fn, *args, **kwargs) -> tuple[threading.Thread, list]:
-    """Starts `fn` on its own thread (and so its own database connection); the list receives
-    its return value or exception."""
-    out: list = []
-
-    def target():
-        try:
-            out.append(fn(*args, **kwargs))
-        except Exception as exc:  # re-raised by the test via `out`
-            out.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    return thread, out
 
 
 def together(*fns) -> list:
@@ -164,8 +147,8 @@ def test_heartbeat_after_the_sweep_locked_its_runtime_brings_it_back(make, signa
     sweeper, sweep_out = in_thread(slow_sweep)
     assert swept.wait(10)
     beat, beat_out = in_thread(heartbeat, runtime.id)
-    beat.join(0.5)
-    assert beat.is_alive(), "the heartbeat must wait for the sweep's row lock"
+    wait_for_lock_wait()  # the heartbeat now waits on the sweep's row lock
+    assert beat.is_alive()
     release.set()
     sweeper.join(10)
     beat.join(10)
@@ -219,6 +202,7 @@ def test_completion_after_the_sweep_failed_the_task_changes_nothing(make, signal
     sweeper, _ = in_thread(slow_sweep)
     assert swept.wait(10)
     done, done_out = in_thread(complete, task.id)
+    wait_for_lock_wait()  # the completion now waits on the sweep's row lock
     release.set()
     sweeper.join(10)
     done.join(10)

@@ -7,14 +7,13 @@ import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from runtimes.models import AgentRuntime
 from tasks.models import AgentTask
+from tests.support import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,17 +101,9 @@ def manage(*args, **env) -> subprocess.CompletedProcess:
     )
 
 
-def database_url_of(db: dict) -> str:
-    """The URL of the database this test runs on (the test database), for a subprocess."""
-    user, host, name = db["USER"], db["HOST"], db["NAME"]
-    if host.startswith("/"):  # a socket directory, as the embedded server uses
-        return f"postgres://{user}@/{quote(host, safe='')}/{name}"
-    return f"postgres://{user}@{host}:{db['PORT'] or 5432}/{name}"
-
-
 @pytest.mark.django_db(transaction=True)
 def test_json_is_alone_on_stdout_and_logs_go_to_stderr(world):
-    env = {"DATABASE_URL": database_url_of(connection.settings_dict), "LOG_LEVEL": "INFO"}
+    env = {"DATABASE_URL": database_url(), "LOG_LEVEL": "INFO"}
 
     run = manage("sweep", "--json", **env)
 

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from multica.celery import app, single_run
+from multica.celery import single_run
 from runtimes.models import Agent
 from tasks.models import AgentTask
 from tasks.tasks import sweep_stale_tasks
@@ -63,11 +63,11 @@ def test_the_other_sweeps_lock_does_not_hold_this_one_up(make):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_the_task_from_the_redis_broker(make):
+def test_a_worker_runs_the_task_from_the_redis_broker(make, settings):
     rows = stuck(make)
-    app.control.purge()
-    with worker(app):
-        sweep_stale_tasks.delay()
+    # The project's configuration on a queue of this run's own: Redis is shared.
+    with app_on(settings.REDIS_URL) as redis_app, worker(redis_app):
+        redis_app.send_task(sweep_stale_tasks.name)
         wait_until(lambda: swept(*rows))
 
 
