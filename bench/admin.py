@@ -8,15 +8,15 @@ and migrates it, fills it with bulk SQL, and drops it at the end unless --keep.
 """
 
 import argparse
-import os
 import statistics
 import sys
 import time
 import types
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scratch import scratch_database, setup_django
 
 RUNTIMES_PER_WORKSPACE = 100
 
@@ -80,36 +80,6 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def bench_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_bench_admin"
-    return urlunsplit(parts._replace(path="/" + name)), name
-
-
-def server_sql(url: str, sql: str) -> None:
-    """Runs CREATE/DROP DATABASE from the server's maintenance database."""
-    import psycopg2
-
-    conn = psycopg2.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")))
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-    conn.close()
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
-    import django
-    from django.conf import settings
-    from django.core.management import call_command
-
-    django.setup()
-    settings.DEBUG = False  # no query log: queries are counted and timed by QueryTimer
-    settings.ROOT_URLCONF = install_urls()
-    call_command("migrate", verbosity=0)
-
-
 def defaults_site():
     """The same models and columns on Django's defaults: exact and full counts, `-pk` order,
     plain selects for foreign keys, "offline for" from the application's clock."""
@@ -140,7 +110,9 @@ def defaults_site():
     return site
 
 
-def install_urls() -> str:
+def install_urls() -> None:
+    """Serves this admin under /admin/ and the defaults under /defaults/."""
+    from django.conf import settings
     from django.contrib import admin
     from django.urls import path
 
@@ -150,7 +122,7 @@ def install_urls() -> str:
         path("defaults/", defaults_site().urls),
     ]
     sys.modules[module.__name__] = module
-    return module.__name__
+    settings.ROOT_URLCONF = module.__name__
 
 
 def execute(sql: str, **params) -> list[tuple]:
@@ -264,20 +236,10 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
-    if "DATABASE_URL" not in os.environ:
-        sys.exit("bench/admin.py: set DATABASE_URL to a PostgreSQL server")
-    url, name = bench_url(os.environ["DATABASE_URL"])
-    server_sql(url, f'DROP DATABASE IF EXISTS "{name}"')
-    server_sql(url, f'CREATE DATABASE "{name}"')
-    try:
-        setup_django(url)
+    with scratch_database("_bench_admin", keep=args.keep) as url:
+        setup_django(url)  # DEBUG off: queries are counted and timed by QueryTimer instead
+        install_urls()
         run(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            server_sql(url, f'DROP DATABASE "{name}"')
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ served the production way (daphne) on this machine, the load generator beside it
                                 [--runtimes 10000] [--connections 50] [--workers 1] [--keep]
                                 [--server daphne|uvicorn|gunicorn] [--app module:app]
 
-Works only in its own database, `<name>_heartbeats` on the DATABASE_URL server: it creates and
+Works only in its own database, `<name>_bench_heartbeats` on the DATABASE_URL server: it creates and
 migrates it, registers --runtimes runtimes, starts daphne on 127.0.0.1 against it, and drops it
 at the end unless --keep. Load is open-loop (requests leave on schedule whether or not earlier
 ones have answered; latency counts from the scheduled time, so queueing is not hidden), spread
@@ -25,13 +25,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children  # noqa: E402
 from bench.daemons import Connection  # noqa: E402
+from bench.scratch import database_name, scratch_database, setup_django  # noqa: E402
 
 TARGET_P99_MS = 100.0
 # The issue's target: 10,000 runtimes each beating every 15 s.
@@ -61,26 +61,6 @@ def parse_args() -> argparse.Namespace:
 # --- the database and the server ---------------------------------------------------------------
 
 
-def bench_url(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_heartbeats"
-    return urlunsplit(parts._replace(path="/" + name)), name
-
-
-def admin(url: str, sql: str) -> None:
-    """Runs CREATE/DROP DATABASE from the server's maintenance database."""
-    try:
-        import psycopg2 as driver
-    except ImportError:  # a psycopg 3 installation, as with Django's connection pool
-        import psycopg as driver
-
-    conn = driver.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")))
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-    conn.close()
-
-
 FILL = """
 INSERT INTO agent_runtime (id, workspace_id, name, daemon_id, provider, device_name, version,
                            status, last_seen_at, offline_at, metadata, created_at)
@@ -93,14 +73,7 @@ ANALYZE agent_runtime;
 
 def prepare(url: str, runtimes: int) -> tuple[str, list[str]]:
     """Migrates the bench database and fills it; returns a token and the runtime ids."""
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DEBUG", "1")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+    setup_django(url)
     from django.db import connection
 
     from runtimes.models import AgentRuntime, Workspace
@@ -156,8 +129,18 @@ def start_servers(url: str, args) -> list[subprocess.Popen]:
         for _ in range(args.workers)
     ]
     listener.close()
-    wait_until_up(args.port)
+    try:
+        wait_until_up(args.port)
+    except BaseException:
+        stop_servers(servers)
+        raise
     return servers
+
+
+def stop_servers(servers: list[subprocess.Popen]) -> None:
+    for server in servers:
+        server.terminate()
+        server.wait(10)
 
 
 def wait_until_up(port: int, timeout: float = 30) -> None:
@@ -293,37 +276,35 @@ def run_steps(args, token, runtime_ids, servers, kind) -> list[dict]:
     return rows
 
 
+def run(args, token, runtime_ids, servers) -> None:
+    print(
+        f"{args.runtimes} runtimes, {args.connections} connections, "
+        f"{args.workers} {args.server}, DB driver {driver_name()}, "
+        f"CONN_MAX_AGE={args.conn_max_age}, {args.seconds:.0f} s a step, "
+        f"{os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.1f}\n{HEADER}",
+        flush=True,
+    )
+    rows = run_steps(args, token, runtime_ids, servers, "heartbeat")
+    if args.baseline:
+        run_steps(args, token, runtime_ids, servers, "schema")
+    best = max((r["rate"] for r in rows if sustained(r)), default=0)
+    print(
+        f"\nlargest sustained heartbeat rate: {best:.0f}/s (p99 < {TARGET_P99_MS:.0f} ms); "
+        f"target {TARGET_RATE:.0f}/s: {'met' if best >= TARGET_RATE else 'NOT met'}"
+    )
+
+
 def main() -> None:
     args = parse_args()
-    url, name = bench_url(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1/multica"))
-    args.db_name = name
-    admin(url, f'DROP DATABASE IF EXISTS "{name}"')
-    admin(url, f'CREATE DATABASE "{name}"')
-    servers = []
-    try:
+    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1/multica")
+    with scratch_database("_bench_heartbeats", keep=args.keep, url=server_url) as url:
+        args.db_name = database_name(url)
         token, runtime_ids = prepare(url, args.runtimes)
         servers = start_servers(url, args)
-        print(
-            f"{args.runtimes} runtimes, {args.connections} connections, "
-            f"{args.workers} {args.server}, DB driver {driver_name()}, "
-            f"CONN_MAX_AGE={args.conn_max_age}, {args.seconds:.0f} s a step, "
-            f"{os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.1f}\n{HEADER}",
-            flush=True,
-        )
-        rows = run_steps(args, token, runtime_ids, servers, "heartbeat")
-        if args.baseline:
-            run_steps(args, token, runtime_ids, servers, "schema")
-        best = max((r["rate"] for r in rows if sustained(r)), default=0)
-        print(
-            f"\nlargest sustained heartbeat rate: {best:.0f}/s (p99 < {TARGET_P99_MS:.0f} ms); "
-            f"target {TARGET_RATE:.0f}/s: {'met' if best >= TARGET_RATE else 'NOT met'}"
-        )
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(10)
-        if not args.keep:
-            admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            run(args, token, runtime_ids, servers)
+        finally:
+            stop_servers(servers)
 
 
 if __name__ == "__main__":

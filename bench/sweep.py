@@ -4,7 +4,6 @@
 `<name>_bench` on that server, which it creates, migrates, fills and then drops."""
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -12,17 +11,13 @@ from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import django
-import psycopg2
-from django.conf import settings
-from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models.functions import Now
 
+from bench.scratch import scratch_database, setup_django
 from runtimes.signals import agents_status_changed, runtimes_went_offline
 from runtimes.sweeps import sweep_stale_runtimes
 from tasks.signals import tasks_failed
@@ -134,23 +129,6 @@ def parse_args() -> argparse.Namespace:
     if args.quick:
         vars(args).update(runtimes=2000, tasks=20000, small_tasks=2000, runs=3, repeat=1)
     return args
-
-
-def admin(url: str, sql: str) -> None:
-    """Runs CREATE/DROP DATABASE from the server's maintenance database."""
-    conn = psycopg2.connect(urlunsplit(urlsplit(url)._replace(path="/postgres")))
-    conn.autocommit = True
-    conn.cursor().execute(sql)
-    conn.close()
-
-
-def setup_django(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DEBUG", "1")  # the local defaults (SECRET_KEY) are fine here
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
-    django.setup()
-    settings.DEBUG = False  # no query log: it would tax the naive baseline most
-    call_command("migrate", verbosity=0)
 
 
 def execute(sql: str, **params) -> list[tuple]:
@@ -290,20 +268,9 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
-    if "DATABASE_URL" not in os.environ:
-        sys.exit("bench/sweep.py: set DATABASE_URL to a PostgreSQL server")
-    parts = urlsplit(os.environ["DATABASE_URL"])
-    name = parts.path.lstrip("/") + "_bench"  # never the real database
-    url = urlunsplit(parts._replace(path="/" + name))
-    admin(url, f'DROP DATABASE IF EXISTS "{name}"')
-    admin(url, f'CREATE DATABASE "{name}"')
-    try:
-        setup_django(url)
+    with scratch_database("_bench", keep=args.keep) as url:
+        setup_django(url)  # DEBUG off: a query log would tax the naive baseline most
         run(args)
-    finally:
-        connections.close_all()
-        if not args.keep:
-            admin(url, f'DROP DATABASE "{name}"')
 
 
 if __name__ == "__main__":
