@@ -12,7 +12,7 @@ from uuid import UUID
 from django.db import transaction
 
 from runtimes import queries
-from runtimes.signals import runtimes_changed
+from runtimes.signals import runtimes_changed, send_on_commit
 from runtimes.sweeps import RuntimeChange
 
 
@@ -113,9 +113,4 @@ def lock_for_claim(*, workspace_id: UUID, runtime_id: UUID) -> None:
 
 def _announce(action: str, changes: list[RuntimeChange]) -> None:
     if changes:
-        transaction.on_commit(
-            lambda: runtimes_changed.send_robust(
-                sender=RuntimeChange, action=action, runtimes=changes
-            ),
-            robust=True,
-        )
+        send_on_commit(runtimes_changed, sender=RuntimeChange, action=action, runtimes=changes)

@@ -11,7 +11,7 @@ from uuid import UUID
 from django.db import transaction
 
 from runtimes import queries
-from runtimes.signals import agents_status_changed, runtimes_went_offline
+from runtimes.signals import agents_status_changed, runtimes_went_offline, send_on_commit
 
 if TYPE_CHECKING:
     from tasks.sweeps import FailedTask
@@ -87,10 +87,7 @@ def _sweep_chunk(pick_runtimes, *args) -> SweepResult | None:
         if marked:
             # Registered first, so that it is sent first: a frontend hears that the runtime
             # went offline before it hears about the tasks and agents that went with it.
-            transaction.on_commit(
-                lambda: runtimes_went_offline.send_robust(sender=RuntimeChange, runtimes=marked),
-                robust=True,
-            )
+            send_on_commit(runtimes_went_offline, sender=RuntimeChange, runtimes=marked)
         chunk = fail_tasks_of_offline_runtimes(runtime_ids=runtime_ids)
         chunk.runtimes_marked_offline = marked
         queries.fetch_all(queries.SETTLE_WORK_PENDING, runtime_ids=runtime_ids)
@@ -134,8 +131,5 @@ def idle_agents_without_work(*, agent_ids: list[UUID]) -> list[AgentChange]:
         rows = queries.fetch_all(queries.IDLE_AGENTS_WITHOUT_WORK, agent_ids=ids)
         changed = [AgentChange(id=r[0], workspace_id=r[1], status=r[2]) for r in rows]
         if changed:
-            transaction.on_commit(
-                lambda: agents_status_changed.send_robust(sender=AgentChange, agents=changed),
-                robust=True,
-            )
+            send_on_commit(agents_status_changed, sender=AgentChange, agents=changed)
     return changed

@@ -16,7 +16,7 @@ from django.db import transaction
 from runtimes import daemons
 from runtimes.daemons import Conflict, NotFound
 from runtimes.queries import fetch_all
-from runtimes.signals import agents_status_changed
+from runtimes.signals import agents_status_changed, send_on_commit
 from runtimes.sweeps import AgentChange, idle_agents_without_work
 from tasks import queries
 from tasks.sweeps import announce_failed
@@ -104,7 +104,4 @@ def _set_working(agent_id: UUID) -> None:
     rows = fetch_all(queries.AGENT_STARTS_WORKING, agent_id=agent_id)
     changed = [AgentChange(id=row[0], workspace_id=row[1], status=row[2]) for row in rows]
     if changed:
-        transaction.on_commit(
-            lambda: agents_status_changed.send_robust(sender=AgentChange, agents=changed),
-            robust=True,
-        )
+        send_on_commit(agents_status_changed, sender=AgentChange, agents=changed)

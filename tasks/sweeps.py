@@ -10,6 +10,7 @@ from uuid import UUID
 from django.db import transaction
 
 from runtimes.queries import fetch_all
+from runtimes.signals import send_on_commit
 from runtimes.sweeps import CHUNK_SIZE, SweepResult, idle_agents_without_work
 from tasks import queries
 from tasks.signals import tasks_failed
@@ -81,8 +82,6 @@ def announce_failed(rows: list[tuple]) -> SweepResult:
     failed = [FailedTask(*row) for row in rows]
     if not failed:
         return SweepResult()
-    transaction.on_commit(
-        lambda: tasks_failed.send_robust(sender=FailedTask, tasks=failed), robust=True
-    )
+    send_on_commit(tasks_failed, sender=FailedTask, tasks=failed)
     agents = idle_agents_without_work(agent_ids=[task.agent_id for task in failed])
     return SweepResult(tasks_failed=failed, agents_changed=agents)
