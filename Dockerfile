@@ -1,4 +1,5 @@
-# One image for every app process: web (daphne), worker and beat differ only in command.
+# One image for every app process: web (gunicorn), ws (daphne), worker and beat differ only in
+# command.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,5 +20,5 @@ RUN useradd --system --uid 1000 --home-dir /app app \
     && chown app /var/lib/beat
 USER app
 
-EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "multica.asgi:application"]
+EXPOSE 8000 8001
+CMD ["gunicorn", "-c", "python:multica.gunicorn_conf"]

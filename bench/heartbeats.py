@@ -1,17 +1,21 @@
 """Heartbeat capacity: the largest rate the daemon API sustains with p99 latency under 100 ms,
-served the production way (daphne) on this machine, the load generator beside it.
+served the production way (gunicorn, multica/gunicorn_conf.py) on this machine, the load
+generator beside it; daphne serving the same API, as it did before, is the baseline.
 
     DATABASE_URL=postgres://... python bench/heartbeats.py [--rates 100,200,...] [--seconds 10]
-                                [--runtimes 10000] [--connections 50] [--workers 1] [--keep]
-                                [--server daphne|uvicorn|gunicorn] [--app module:app]
+                                [--runtimes 10000] [--connections 50] [--fresh-connections]
+                                [--servers gunicorn,daphne] [--nginx] [--schema] [--keep]
 
 Works only in its own database, `<name>_bench_heartbeats` on the DATABASE_URL server: it creates and
-migrates it, registers --runtimes runtimes, starts daphne on 127.0.0.1 against it, and drops it
-at the end unless --keep. Load is open-loop (requests leave on schedule whether or not earlier
-ones have answered; latency counts from the scheduled time, so queueing is not hidden), spread
-over --connections keep-alive connections, each heartbeat for the next runtime in turn. The
-baseline, measured in the same run at the same rates, is GET /api/schema/: the same server with
-no token check and no database, so the difference is what a heartbeat itself costs.
+migrates it, registers --runtimes runtimes, starts each server in turn on 127.0.0.1 against it,
+and drops it at the end unless --keep. Load is open-loop (requests leave on schedule whether or
+not earlier ones have answered; latency counts from the scheduled time, so queueing is not
+hidden), each heartbeat for the next runtime in turn, over --connections keep-alive connections
+(as the proxy in front keeps them), or with --fresh-connections one TCP connection per request
+(daemons straight at the server, 15 s apart). WEB_CONCURRENCY and WEB_THREADS in the environment
+reach gunicorn as in production. --nginx puts nginx in front with docker-compose.yml's proxy
+config, as in production (needs an nginx binary). --schema adds GET /api/schema/ on the first
+server: no token check and no database, so the difference is what a heartbeat itself costs.
 """
 
 from __future__ import annotations
@@ -19,12 +23,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -36,24 +46,22 @@ from bench.scratch import database_name, scratch_database, setup_django  # noqa:
 TARGET_P99_MS = 100.0
 # The issue's target: 10,000 runtimes each beating every 15 s.
 TARGET_RATE = 10_000 / 15
+WARM_UP_RATE, WARM_UP_SECONDS = 50, 3
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rates", default="100,200,300,400,500,667,800,1000")
+    parser.add_argument("--rates", default="100,200,300,400,500,667,800,1000,1200,1400")
     parser.add_argument("--seconds", type=float, default=10.0, help="per step")
     parser.add_argument("--runtimes", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument("--workers", type=int, default=1, help="server processes")
-    parser.add_argument("--app", default="multica.asgi:application", help="ASGI application")
-    # daphne is the production server; uvicorn and gunicorn (WSGI; neither of them in
-    # requirements.txt) for comparison.
-    parser.add_argument("--server", choices=["daphne", "uvicorn", "gunicorn"], default="daphne")
+    parser.add_argument(
+        "--fresh-connections", action="store_true", help="a new TCP connection per request"
+    )
+    parser.add_argument("--servers", default="gunicorn,daphne", help="of: " + ", ".join(SERVERS))
+    parser.add_argument("--schema", action="store_true", help="also GET /api/schema/")
+    parser.add_argument("--nginx", action="store_true", help="behind the production proxy")
     parser.add_argument("--port", type=int, default=18_700)
-    # Under ASGI every request runs in a thread of its own, so a persistent connection is
-    # never reused: it lingers until garbage collection and PostgreSQL runs out of slots.
-    parser.add_argument("--conn-max-age", type=int, default=0, help="CONN_MAX_AGE for daphne")
-    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--keep", action="store_true", help="keep the database")
     return parser.parse_args()
 
@@ -88,59 +96,76 @@ def prepare(url: str, runtimes: int) -> tuple[str, list[str]]:
     return token, ids
 
 
-def driver_name() -> str:
-    from django.db import connection
+# Each command serves the API on the listening socket it is handed (file descriptor {fd}).
+SERVERS = {
+    # Production: README's web process, with its config file.
+    "gunicorn": ["gunicorn", "-c", "python:multica.gunicorn_conf", "--bind", "fd://{fd}"],
+    # The whole app on ASGI, as the WebSocket process runs it.
+    "daphne": ["daphne", "--fd", "{fd}", "multica.asgi:application"],
+}
 
-    return f"{connection.Database.__name__} {connection.Database.__version__.split()[0]}" + (
-        ", pooled" if connection.settings_dict["OPTIONS"].get("pool") else ""
-    )
 
-
-def start_servers(url: str, args) -> list[subprocess.Popen]:
-    """daphne as in production (DEBUG off). Several processes share one listening socket,
-    handed to each with --fd, and the kernel spreads the connections among them."""
-    listener = socket.create_server(("127.0.0.1", args.port), backlog=4096)
-    listener.set_inheritable(True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only",
-        "CONN_MAX_AGE": str(args.conn_max_age),
-    }
-    server = str(Path(sys.executable).parent / args.server)
-    fd = str(listener.fileno())
-    command = [server, "--fd", fd, args.app]
-    if args.server == "uvicorn":
-        command.insert(1, "--no-access-log")
-    if args.server == "gunicorn":  # one master forking --workers WSGI processes
-        wsgi = "django.core.wsgi:get_wsgi_application()"
-        workers = ["--workers", str(args.workers), "-k", "gthread", "--threads", "8"]
-        command, args.workers = [server, "--bind", f"fd://{fd}", *workers, wsgi], 1
-    servers = [
-        subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            pass_fds=[listener.fileno()],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(args.workers)
-    ]
-    listener.close()
+@contextmanager
+def serving(url: str, name: str, args) -> Iterator[list[int]]:
+    """Runs the server as in production (DEBUG off), with --nginx behind docker-compose.yml's
+    proxy config; yields the pids whose CPU is the server's."""
+    processes = []
     try:
+        if args.nginx:
+            processes.append(start_server(url, name, args.port + 1))
+            processes.append(start_nginx(args.port, args.port + 1))
+        else:
+            processes.append(start_server(url, name, args.port))
         wait_until_up(args.port)
-    except BaseException:
-        stop_servers(servers)
-        raise
-    return servers
+        yield [p.pid for p in processes]
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
 
 
-def stop_servers(servers: list[subprocess.Popen]) -> None:
-    for server in servers:
-        server.terminate()
-        server.wait(10)
+def start_server(url: str, name: str, port: int) -> subprocess.Popen:
+    # Bound here, before the server starts, so that it accepts from its first moment.
+    listener = socket.create_server(("127.0.0.1", port), backlog=4096)
+    listener.set_inheritable(True)
+    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench-only"}
+    program, *args = (arg.format(fd=listener.fileno()) for arg in SERVERS[name])
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / program), *args],
+        cwd=ROOT,
+        env=env,
+        pass_fds=[listener.fileno()],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    listener.close()
+    return server
+
+
+def start_nginx(port: int, upstream_port: int) -> subprocess.Popen:
+    """nginx in the foreground with the proxy config of docker-compose.yml, its upstreams and
+    listener moved to loopback ports."""
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    site = compose["configs"]["nginx"]["content"].replace("$$", "$")
+    for old, new in {
+        "server web:8000;": f"server 127.0.0.1:{upstream_port};",
+        "server ws:8001;": f"server 127.0.0.1:{upstream_port};",
+        "listen 80;": f"listen 127.0.0.1:{port};",
+    }.items():
+        if old not in site:
+            raise SystemExit(f"docker-compose.yml's nginx config has no {old!r} any more")
+        site = site.replace(old, new)
+    # As the nginx image runs it: a worker per CPU, no access log on this path.
+    (run_dir / "nginx.conf").write_text(
+        f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
+        f"daemon off;\nevents {{ worker_connections 4096; }}\n"
+        f"http {{\n    access_log off;\n{site}\n}}\n"
+    )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        raise SystemExit("--nginx: no nginx on this machine (Debian: apt-get install nginx-light)")
+    return subprocess.Popen([nginx, "-p", str(run_dir), "-c", str(run_dir / "nginx.conf")])
 
 
 def wait_until_up(port: int, timeout: float = 30) -> None:
@@ -159,7 +184,7 @@ def wait_until_up(port: int, timeout: float = 30) -> None:
 # --- load ---------------------------------------------------------------------------------------
 
 
-async def step(port, token, rate, seconds, connections, request) -> dict:
+async def step(args, token, rate, seconds, request) -> dict:
     """Sends `rate` requests a second for `seconds`; returns latencies and errors."""
     queue: asyncio.Queue = asyncio.Queue()
     latencies, errors = [], [0]
@@ -178,8 +203,10 @@ async def step(port, token, rate, seconds, connections, request) -> dict:
             except (OSError, asyncio.IncompleteReadError):
                 errors[0] += 1
             latencies.append(time.monotonic() - scheduled)
+            if args.fresh_connections:
+                await conn.close()
 
-    conns = [Connection(f"http://127.0.0.1:{port}", token) for _ in range(connections)]
+    conns = [Connection(f"http://127.0.0.1:{args.port}", token) for _ in range(args.connections)]
     workers = [asyncio.create_task(worker(c)) for c in conns]
     start = time.monotonic()
     for i in range(total):
@@ -198,8 +225,8 @@ async def step(port, token, rate, seconds, connections, request) -> dict:
     return {"latencies": latencies, "errors": errors[0], "elapsed": elapsed, "sent": total}
 
 
-def measure(args, token, runtime_ids, servers, rate, kind) -> dict:
-    server_pids = with_children([s.pid for s in servers])
+def measure(args, token, runtime_ids, pids, rate, kind, seconds=None) -> dict:
+    server_pids = with_children(pids)
     turn = iter(range(10**12))
 
     def heartbeat():
@@ -216,7 +243,7 @@ def measure(args, token, runtime_ids, servers, rate, kind) -> dict:
     backends = database_backends(args.db_name)
     before = (cpu_seconds(server_pids), time.process_time(), machine_busy())
     pg_before = {pid: backends_cpu([pid]) for pid in backends}
-    result = asyncio.run(step(args.port, token, rate, args.seconds, args.connections, request))
+    result = asyncio.run(step(args, token, rate, seconds or args.seconds, request))
     after = (cpu_seconds(server_pids), time.process_time(), machine_busy())
     pg_after = {pid: backends_cpu([pid]) for pid in database_backends(args.db_name)}
     pg = sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in pg_after.items())
@@ -248,15 +275,16 @@ def sustained(row: dict) -> bool:
 
 
 HEADER = (
-    f"{'request':<10}{'target/s':>9}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
-    f"{'errors':>7}{'server%':>9}{'loadgen%':>9}{'pg%':>6}{'other%':>8}{'machine%':>9}  ok"
+    f"{'server':<9}{'request':<10}{'target/s':>9}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'max ms':>9}{'errors':>7}{'server%':>9}{'loadgen%':>9}{'pg%':>6}{'other%':>8}"
+    f"{'machine%':>9}  ok"
 )
 
 
-def show(row: dict) -> None:
+def show(name: str, row: dict) -> None:
     rest = row["machine"] - row["server_cpu"] - row["load_cpu"] - row["pg_cpu"]
     print(
-        f"{row['kind']:<10}{row['rate']:>9.0f}{row['achieved']:>9.0f}{row['p50']:>9.1f}"
+        f"{name:<9}{row['kind']:<10}{row['rate']:>9.0f}{row['achieved']:>9.0f}{row['p50']:>9.1f}"
         f"{row['p99']:>9.1f}{row['max']:>9.0f}{row['errors']:>7}{row['server_cpu']:>9.0f}"
         f"{row['load_cpu']:>9.0f}{row['pg_cpu']:>6.0f}{rest:>8.0f}{row['machine']:>9.0f}  "
         f"{'yes' if sustained(row) else 'NO'}",
@@ -264,47 +292,57 @@ def show(row: dict) -> None:
     )
 
 
-def run_steps(args, token, runtime_ids, servers, kind) -> list[dict]:
-    rows, misses = [], 0
+def run_steps(args, token, runtime_ids, name, pids, kind) -> float:
+    """Steps the rate up until the server falls behind; returns the largest sustained."""
+    # Unmeasured: every server thread opens its database connection and imports what it
+    # lazily imports, which would otherwise land in the first step's latencies.
+    measure(args, token, runtime_ids, pids, WARM_UP_RATE, kind, seconds=WARM_UP_SECONDS)
+    best, misses = 0.0, 0
     for rate in [float(r) for r in args.rates.split(",")]:
-        row = measure(args, token, runtime_ids, servers, rate, kind)
-        show(row)
-        rows.append(row)
-        misses = 0 if sustained(row) else misses + 1
+        row = measure(args, token, runtime_ids, pids, rate, kind)
+        show(name, row)
+        if sustained(row):
+            best, misses = max(best, rate), 0
+        else:
+            misses += 1
         if misses == 2:  # two misses in a row: past the knee, stop loading the machine
             break
-    return rows
+    return best
 
 
-def run(args, token, runtime_ids, servers) -> None:
+def run(args, url, token, runtime_ids) -> None:
+    threads = os.environ.get("WEB_THREADS", "8")
+    processes = os.environ.get("WEB_CONCURRENCY", len(os.sched_getaffinity(0)))
     print(
-        f"{args.runtimes} runtimes, {args.connections} connections, "
-        f"{args.workers} {args.server}, DB driver {driver_name()}, "
-        f"CONN_MAX_AGE={args.conn_max_age}, {args.seconds:.0f} s a step, "
+        f"{args.runtimes} runtimes, {args.connections} "
+        f"{'fresh connections' if args.fresh_connections else 'keep-alive connections'}"
+        f"{' to nginx' if args.nginx else ''}, "
+        f"gunicorn {processes} processes x {threads} threads, {args.seconds:.0f} s a step, "
         f"{os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.1f}\n{HEADER}",
         flush=True,
     )
-    rows = run_steps(args, token, runtime_ids, servers, "heartbeat")
-    if args.baseline:
-        run_steps(args, token, runtime_ids, servers, "schema")
-    best = max((r["rate"] for r in rows if sustained(r)), default=0)
-    print(
-        f"\nlargest sustained heartbeat rate: {best:.0f}/s (p99 < {TARGET_P99_MS:.0f} ms); "
-        f"target {TARGET_RATE:.0f}/s: {'met' if best >= TARGET_RATE else 'NOT met'}"
-    )
+    best = {}
+    for i, name in enumerate(args.servers.split(",")):
+        with serving(url, name, args) as pids:
+            best[name] = run_steps(args, token, runtime_ids, name, pids, "heartbeat")
+            if args.schema and i == 0:
+                run_steps(args, token, runtime_ids, name, pids, "schema")
+    print(f"\nlargest sustained heartbeat rate (p99 < {TARGET_P99_MS:.0f} ms, no errors):")
+    for name, rate in best.items():
+        verdict = "met" if rate >= TARGET_RATE else "NOT met"
+        print(f"  {name:<9}{rate:>6.0f}/s   target {TARGET_RATE:.0f}/s: {verdict}")
 
 
 def main() -> None:
     args = parse_args()
+    unknown = set(args.servers.split(",")) - set(SERVERS)
+    if unknown:
+        raise SystemExit(f"--servers: unknown {', '.join(sorted(unknown))}")
     server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1/multica")
     with scratch_database("_bench_heartbeats", keep=args.keep, url=server_url) as url:
         args.db_name = database_name(url)
         token, runtime_ids = prepare(url, args.runtimes)
-        servers = start_servers(url, args)
-        try:
-            run(args, token, runtime_ids, servers)
-        finally:
-            stop_servers(servers)
+        run(args, url, token, runtime_ids)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "multica.urls"
-WSGI_APPLICATION = None
+WSGI_APPLICATION = "multica.wsgi.application"
 ASGI_APPLICATION = "multica.asgi.application"
 
 TEMPLATES = [
@@ -86,7 +86,8 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/multica")
 }
 # 0: under ASGI every request runs on a thread of its own, so a kept connection is a leaked one
-# (hundreds of idle sessions, then "too many clients"). Celery workers may raise it.
+# (hundreds of idle sessions, then "too many clients"). multica.wsgi raises it for gunicorn's
+# fixed threads; Celery workers may raise it too.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)

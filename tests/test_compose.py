@@ -1,18 +1,22 @@
-"""docker-compose.yml and the Dockerfile, read with a real YAML parser (there is no Docker engine
-to start them): the services, their commands (the ones README documents), dependencies, health
-checks, and every setting from the environment."""
+"""docker-compose.yml and the Dockerfile, read with a real YAML parser and validated against the
+Compose specification's JSON schema (there is no Docker engine to start them): the services,
+their commands (the ones README documents), dependencies, health checks, every setting from the
+environment, and the proxy's routes."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-APP_SERVICES = ("migrate", "web", "worker", "beat")
+APP_SERVICES = ("migrate", "web", "ws", "worker", "beat")
 COMMANDS = {
     "migrate": "python manage.py migrate --noinput",
-    "web": "daphne -b 0.0.0.0 -p 8000 multica.asgi:application",
+    "web": "gunicorn -c python:multica.gunicorn_conf",
+    "ws": "daphne -b 0.0.0.0 -p 8001 multica.asgi:application",
     "worker": "celery -A multica worker --loglevel=INFO",
     "beat": "celery -A multica beat --loglevel=INFO",
 }
@@ -24,12 +28,26 @@ READY = {
 
 
 @pytest.fixture(scope="module")
-def services() -> dict:
-    return yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())["services"]
+def compose() -> dict:
+    return yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def test_the_file_follows_the_compose_specification():
+    done = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
+         str(BASE_DIR / "docker-compose.yml")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_the_stack_has_exactly_the_production_services(services):
-    assert set(services) == {"db", "redis", *APP_SERVICES}
+    assert set(services) == {"db", "redis", "proxy", *APP_SERVICES}
 
 
 def test_app_services_share_one_image_built_from_the_dockerfile(services):
@@ -54,7 +72,7 @@ def test_there_is_exactly_one_beat(services):
     assert beats[0].get("deploy", {}).get("replicas", 1) == 1
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+@pytest.mark.parametrize("name", ["web", "ws", "worker", "beat"])
 def test_processes_start_once_db_and_redis_are_healthy_and_migrations_ran(services, name):
     depends_on = services[name]["depends_on"]
     assert {dep: depends_on[dep]["condition"] for dep in depends_on} == READY
@@ -75,11 +93,61 @@ def settings_read_from_environment() -> set[str]:
     return set(re.findall(r'(?:env\.\w+|positive_seconds)\("([A-Z_]+)"', source))
 
 
+# Kept connections suit gunicorn's fixed threads and leak under daphne's thread per request.
+WEB_ONLY = {"CONN_MAX_AGE": "${CONN_MAX_AGE:-60}"}
+
+
 @pytest.mark.parametrize("name", APP_SERVICES)
 def test_every_setting_comes_from_the_environment(services, name):
     environment = services[name]["environment"]
-    assert settings_read_from_environment() <= set(environment)
+    assert settings_read_from_environment() - set(WEB_ONLY) <= set(environment)
+    for variable, value in WEB_ONLY.items():
+        assert environment.get(variable) == (value if name == "web" else None)
     # Nothing is fixed in the file: each value is the variable, perhaps with a default.
     for variable, value in environment.items():
         assert "${" in value, f"{variable} is hard-coded"
     assert ":?" in environment["SECRET_KEY"], "no default secret key in production"
+
+
+def nginx_config(compose) -> str:
+    content = compose["configs"]["nginx"]["content"]
+    # Compose substitutes `$name` itself, which would blank nginx's variables out.
+    assert not re.search(r"(?<!\$)\$(?!\$)", content.replace("$$", "")), "an unescaped $"
+    return content.replace("$$", "$")
+
+
+def location(config: str, prefix: str) -> str:
+    match = re.search(r"location " + re.escape(prefix) + r" \{(.*?)\}", config, re.S)
+    assert match, f"no location {prefix}"
+    return match.group(1)
+
+
+def test_the_proxy_is_the_one_published_port_and_waits_for_both_servers(services):
+    proxy = services["proxy"]
+    assert proxy["ports"] == ["${PORT:-8000}:80"]
+    assert [s for s in services if services[s].get("ports")] == ["proxy"]
+    assert set(proxy["depends_on"]) == {"web", "ws"}
+    assert proxy["configs"] == [{"source": "nginx", "target": "/etc/nginx/conf.d/default.conf"}]
+
+
+def test_the_proxy_sends_websockets_to_daphne_and_the_rest_to_gunicorn(compose):
+    config = nginx_config(compose)
+    upstreams = dict(re.findall(r"upstream (\w+) \{\s*server ([\w:]+);", config))
+    assert upstreams == {"web": "web:8000", "ws": "ws:8001"}
+    assert "0.0.0.0:8000" in (BASE_DIR / "multica" / "gunicorn_conf.py").read_text()
+    assert "-p 8001" in COMMANDS["ws"]
+    routing = (BASE_DIR / "multica" / "routing.py").read_text()
+    assert re.search(r'path\(\s*"ws/', routing), "WebSockets no longer live under /ws/"
+
+    websocket = location(config, "/ws/")
+    assert "proxy_pass http://ws;" in websocket
+    assert "proxy_set_header Upgrade $http_upgrade;" in websocket
+    assert 'proxy_set_header Connection "upgrade";' in websocket
+    http = location(config, "/")
+    assert "proxy_pass http://web;" in http
+    # Reused upstream connections need HTTP/1.1 without "Connection: close".
+    assert "proxy_http_version 1.1;" in http
+    assert 'proxy_set_header Connection "";' in http
+    # The app checks the host and CSRF origin against what the browser sent, port and all.
+    assert "proxy_set_header Host $http_host;" in http
+    assert "$http_host" in websocket

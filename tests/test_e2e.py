@@ -1,6 +1,7 @@
-"""End to end, with the production processes: daphne, a Celery worker and beat, against the
-test database and Redis (with a Redis broker of the test's own), and a browser-like WebSocket
-client over TCP with a session cookie."""
+"""End to end, with the production processes that carry a failure to a browser: Celery beat and
+a worker, and daphne for the WebSocket, against the test database and Redis (with a Redis broker
+of the test's own), and a browser-like WebSocket client over TCP with a session cookie. (The
+HTTP side, gunicorn, is in test_web_server.py.)"""
 
 import asyncio
 import json

@@ -1,0 +1,151 @@
+"""The production web process: gunicorn with multica/gunicorn_conf.py, serving the admin and the
+daemon API over real HTTP against the test database, each thread keeping its connection, and
+announcing through the real channel layer to a WebSocket served elsewhere."""
+
+import http.client
+import json
+import os
+import runpy
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from runtimes.models import AgentRuntime
+from runtimes.tokens import issue_token
+from tests.realtime_tests.conftest import listen, session_cookie
+from tests.support import database_url, free_port, wait_for_port
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+CONF = BASE_DIR / "multica" / "gunicorn_conf.py"
+THREADS = 2
+
+
+@contextmanager
+def gunicorn(port: int):
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DEBUG": "0",
+        "SECRET_KEY": "test-only",
+        "WEB_CONCURRENCY": "1",
+        "WEB_THREADS": str(THREADS),
+    }
+    env.pop("CONN_MAX_AGE", None)  # the entry point's own default is what is tested
+    server = subprocess.Popen(
+        [Path(sys.executable).parent / "gunicorn", "-c", "python:multica.gunicorn_conf",
+         "--bind", f"127.0.0.1:{port}"],
+        cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, processes=[server])
+        yield server
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=15)[0]
+        print(output)  # shown with a failure
+
+
+def post(port: int, path: str, body: dict, token: str) -> tuple[int, dict]:
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    try:
+        client.request("POST", path, body=json.dumps(body), headers=headers)
+        response = client.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        client.close()
+
+
+def new_backends(since) -> set[int]:
+    """PostgreSQL sessions on the test database opened since `since`, other than this one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_start >= %s AND pid <> pg_backend_pid()",
+            [since],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heartbeats_through_gunicorn_reuse_each_threads_database_connection(make):
+    workspace = make.workspace()
+    runtime = make.runtime(workspace, status="offline", seen_ago=600)
+    token = issue_token(workspace=workspace)[1]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT now()")
+        started = cursor.fetchone()[0]
+    port = free_port()
+    with gunicorn(port):
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        body = json.dumps({"runtime_id": str(runtime.id)})
+        seen = []
+        for _ in range(30):
+            client.request("POST", "/api/daemon/heartbeat", body=body, headers=headers)
+            response = client.getresponse()
+            assert response.status == 200, response.read()
+            assert json.loads(response.read()) == {"id": str(runtime.id), "status": "online"}
+            seen.append(new_backends(started))
+        client.request("GET", "/admin/login/")
+        assert client.getresponse().status == 200
+        client.close()
+
+    runtime.refresh_from_db()
+    assert runtime.status == "online"
+    assert runtime.last_seen_at > started
+    # Kept open between requests (without reuse each request would open and close its own),
+    # at most one per thread, and the first one still the same after 30 requests.
+    assert seen[0]
+    assert seen[0] <= seen[-1]
+    assert len(set().union(*seen)) <= THREADS
+    assert AgentRuntime.objects.filter(status="online").count() == 1
+
+
+@pytest.mark.parametrize("unset", [None, ""], ids=["absent", "blank as compose passes it"])
+def test_gunicorn_settings_default_to_threads_on_every_cpu(monkeypatch, unset):
+    for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
+        if unset is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, unset)
+    conf = runpy.run_path(str(CONF))
+    assert conf["worker_class"] == "gthread"
+    assert conf["wsgi_app"] == "multica.wsgi:application"
+    assert (conf["workers"], conf["threads"]) == (len(os.sched_getaffinity(0)), 8)
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+@pytest.mark.parametrize("name", ["WEB_CONCURRENCY", "WEB_THREADS"])
+def test_a_bad_worker_count_stops_gunicorn_with_one_clear_line(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=rf"^{name} must be a whole number of at least 1"):
+        runpy.run_path(str(CONF))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_made_through_gunicorn_reaches_the_workspaces_websocket(make, django_user_model):
+    workspace = make.workspace()
+    member = django_user_model.objects.create_user("member")
+    workspace.members.add(member)
+    runtime = make.runtime(workspace)
+    token = issue_token(workspace=workspace)[1]
+    port = free_port()
+    with gunicorn(port):
+
+        def deregister():
+            body = {"runtime_ids": [str(runtime.id)]}
+            assert post(port, "/api/daemon/deregister", body, token)[0] == 200
+
+        [message] = listen(workspace.id, session_cookie(member), deregister, count=1)
+
+    assert message == {
+        "type": "daemon:register",
+        "workspace_id": str(workspace.id),
+        "actor_type": "system",
+        "payload": {"action": "deregister", "runtime_ids": [str(runtime.id)]},
+    }
