@@ -12,7 +12,7 @@ and drops it at the end unless --keep. Load is open-loop (requests leave on sche
 not earlier ones have answered; latency counts from the scheduled time, so queueing is not
 hidden), each heartbeat for the next runtime in turn, over --connections keep-alive connections
 (as the proxy in front keeps them), or with --fresh-connections one TCP connection per request
-(daemons straight at the server, 15 s apart). WEB_CONCURRENCY and WEB_THREADS in the environment
+(daemons straight at the server, 15 s apart). WEB_WORKERS and WEB_THREADS in the environment
 reach gunicorn as in production. --nginx puts nginx in front with docker-compose.yml's proxy
 config, as in production (needs an nginx binary). --schema adds GET /api/schema/ on the first
 server: no token check and no database, so the difference is what a heartbeat itself costs.
@@ -23,18 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children  # noqa: E402
 from bench.daemons import Connection  # noqa: E402
 from bench.scratch import database_name, scratch_database, setup_django  # noqa: E402
+from tests.support import GUNICORN, nginx  # noqa: E402
 
 TARGET_P99_MS = 100.0
 # The issue's target: 10,000 runtimes each beating every 15 s.
@@ -99,7 +96,7 @@ def prepare(url: str, runtimes: int) -> tuple[str, list[str]]:
 # Each command serves the API on the listening socket it is handed (file descriptor {fd}).
 SERVERS = {
     # Production: README's web process, with its config file.
-    "gunicorn": ["gunicorn", "-c", "python:multica.gunicorn_conf", "--bind", "fd://{fd}"],
+    "gunicorn": GUNICORN,
     # The whole app on ASGI, as the WebSocket process runs it.
     "daphne": ["daphne", "--fd", "{fd}", "multica.asgi:application"],
 }
@@ -109,19 +106,17 @@ SERVERS = {
 def serving(url: str, name: str, args) -> Iterator[list[int]]:
     """Runs the server as in production (DEBUG off), with --nginx behind docker-compose.yml's
     proxy config; yields the pids whose CPU is the server's."""
-    processes = []
+    server = start_server(url, name, args.port + 1 if args.nginx else args.port)
     try:
         if args.nginx:
-            processes.append(start_server(url, name, args.port + 1))
-            processes.append(start_nginx(args.port, args.port + 1))
+            with nginx(args.port, args.port + 1, args.port + 1) as proxy:
+                yield [server.pid, proxy.pid]
         else:
-            processes.append(start_server(url, name, args.port))
-        wait_until_up(args.port)
-        yield [p.pid for p in processes]
+            wait_until_up(args.port)
+            yield [server.pid]
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(10)
+        server.terminate()
+        server.wait(10)
 
 
 def start_server(url: str, name: str, port: int) -> subprocess.Popen:
@@ -129,6 +124,7 @@ def start_server(url: str, name: str, port: int) -> subprocess.Popen:
     listener = socket.create_server(("127.0.0.1", port), backlog=4096)
     listener.set_inheritable(True)
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench-only"}
+    env.pop("CONN_MAX_AGE", None)  # each server's own: kept by gunicorn, not by daphne
     program, *args = (arg.format(fd=listener.fileno()) for arg in SERVERS[name])
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / program), *args],
@@ -140,32 +136,6 @@ def start_server(url: str, name: str, port: int) -> subprocess.Popen:
     )
     listener.close()
     return server
-
-
-def start_nginx(port: int, upstream_port: int) -> subprocess.Popen:
-    """nginx in the foreground with the proxy config of docker-compose.yml, its upstreams and
-    listener moved to loopback ports."""
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    site = compose["configs"]["nginx"]["content"].replace("$$", "$")
-    for old, new in {
-        "server web:8000;": f"server 127.0.0.1:{upstream_port};",
-        "server ws:8001;": f"server 127.0.0.1:{upstream_port};",
-        "listen 80;": f"listen 127.0.0.1:{port};",
-    }.items():
-        if old not in site:
-            raise SystemExit(f"docker-compose.yml's nginx config has no {old!r} any more")
-        site = site.replace(old, new)
-    # As the nginx image runs it: a worker per CPU, no access log on this path.
-    (run_dir / "nginx.conf").write_text(
-        f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
-        f"daemon off;\nevents {{ worker_connections 4096; }}\n"
-        f"http {{\n    access_log off;\n{site}\n}}\n"
-    )
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        raise SystemExit("--nginx: no nginx on this machine (Debian: apt-get install nginx-light)")
-    return subprocess.Popen([nginx, "-p", str(run_dir), "-c", str(run_dir / "nginx.conf")])
 
 
 def wait_until_up(port: int, timeout: float = 30) -> None:
@@ -311,8 +281,8 @@ def run_steps(args, token, runtime_ids, name, pids, kind) -> float:
 
 
 def run(args, url, token, runtime_ids) -> None:
-    threads = os.environ.get("WEB_THREADS", "8")
-    processes = os.environ.get("WEB_CONCURRENCY", len(os.sched_getaffinity(0)))
+    threads = os.environ.get("WEB_THREADS") or 8
+    processes = os.environ.get("WEB_WORKERS") or 2
     print(
         f"{args.runtimes} runtimes, {args.connections} "
         f"{'fresh connections' if args.fresh_connections else 'keep-alive connections'}"

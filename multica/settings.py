@@ -86,8 +86,8 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/multica")
 }
 # 0: under ASGI every request runs on a thread of its own, so a kept connection is a leaked one
-# (hundreds of idle sessions, then "too many clients"). multica.wsgi raises it for gunicorn's
-# fixed threads; Celery workers may raise it too.
+# (hundreds of idle sessions, then "too many clients"). gunicorn's config raises it for its
+# fixed pool of threads.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)

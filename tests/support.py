@@ -1,15 +1,25 @@
 """Helpers shared by the tests: ports, subprocesses' view of the test database, threads on
-their own database connections, and a Redis server of a test's own."""
+their own database connections, a Redis server of a test's own, and the production web
+processes (gunicorn, daphne, and nginx with docker-compose.yml's proxy config)."""
 
+import os
+import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import quote
 
+import yaml
 from django.db import connection
+
+BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -112,3 +122,89 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# The production web processes, each serving on a socket handed to it as file descriptor {fd}.
+GUNICORN = ["gunicorn", "-c", "python:multica.gunicorn_conf", "--bind", "fd://{fd}"]
+DAPHNE = ["daphne", "--fd", "{fd}", "multica.asgi:application"]
+
+
+@contextmanager
+def web_process(command: list[str], env: dict) -> Iterator[int]:
+    """Runs `command` (GUNICORN or DAPHNE) from the virtualenv on a socket bound here first, so
+    no other test can take its port, until it serves HTTP; yields the port. Its output is
+    printed at the end, to be seen with a failure."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
+    program, *args = (arg.format(fd=listener.fileno()) for arg in command)
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / program), *args],
+            cwd=BASE_DIR, env=env, pass_fds=[listener.fileno()], stdout=output, stderr=output,
+        )  # fmt: skip
+        listener.close()
+        try:
+            wait_for_http(port, process)
+            yield port
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            output.seek(0)
+            print(f"--- {program}", output.read()[-5000:], sep="\n")
+
+
+def wait_for_http(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, "the server exited at start"
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/schema/", timeout=2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing serves HTTP on {port}"
+            time.sleep(0.1)
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")
+
+
+def nginx_config(port: int, web_port: int, ws_port: int, run_dir: Path) -> str:
+    """docker-compose.yml's proxy config as nginx reads it (`$$` unescaped), its listener and
+    upstreams moved to loopback ports, inside a main config like the nginx image's."""
+    compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+    site = compose["configs"]["nginx"]["content"].replace("$$", "$")
+    for old, new in {
+        "listen 80;": f"listen 127.0.0.1:{port};",
+        "server web:8000;": f"server 127.0.0.1:{web_port};",
+        "server ws:8001;": f"server 127.0.0.1:{ws_port};",
+    }.items():
+        assert old in site, f"docker-compose.yml's nginx config has no {old!r} any more"
+        site = site.replace(old, new)
+    return (
+        f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
+        f"daemon off;\nevents {{ worker_connections 4096; }}\n"
+        f"http {{\n    access_log off;\n{site}\n}}\n"
+    )
+
+
+@contextmanager
+def nginx(port: int, web_port: int, ws_port: int) -> Iterator[subprocess.Popen]:
+    """nginx in the foreground with docker-compose.yml's proxy config, listening on `port`."""
+    binary = nginx_binary()
+    assert binary, "no nginx on this machine"
+    with tempfile.TemporaryDirectory(prefix="nginx-") as run_dir:
+        config = Path(run_dir) / "nginx.conf"
+        config.write_text(nginx_config(port, web_port, ws_port, Path(run_dir)))
+        process = subprocess.Popen([binary, "-p", run_dir, "-c", str(config)])
+        try:
+            wait_for_http(port, process)
+            yield process
+        finally:
+            process.terminate()
+            process.wait(timeout=15)

@@ -5,10 +5,8 @@ announcing through the real channel layer to a WebSocket served elsewhere."""
 import http.client
 import json
 import os
-import runpy
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,36 +15,22 @@ from django.db import connection
 from runtimes.models import AgentRuntime
 from runtimes.tokens import issue_token
 from tests.realtime_tests.conftest import listen, session_cookie
-from tests.support import database_url, free_port, wait_for_port
+from tests.support import BASE_DIR, GUNICORN, database_url, web_process
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-CONF = BASE_DIR / "multica" / "gunicorn_conf.py"
 THREADS = 2
 
 
-@contextmanager
-def gunicorn(port: int):
+def gunicorn():
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "DEBUG": "0",
         "SECRET_KEY": "test-only",
-        "WEB_CONCURRENCY": "1",
+        "WEB_WORKERS": "1",
         "WEB_THREADS": str(THREADS),
     }
-    env.pop("CONN_MAX_AGE", None)  # the entry point's own default is what is tested
-    server = subprocess.Popen(
-        [Path(sys.executable).parent / "gunicorn", "-c", "python:multica.gunicorn_conf",
-         "--bind", f"127.0.0.1:{port}"],
-        cwd=BASE_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        wait_for_port(port, processes=[server])
-        yield server
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=15)[0]
-        print(output)  # shown with a failure
+    env.pop("CONN_MAX_AGE", None)  # gunicorn's config sets it: that is what is tested
+    return web_process(GUNICORN, env)
 
 
 def post(port: int, path: str, body: dict, token: str) -> tuple[int, dict]:
@@ -76,11 +60,10 @@ def test_heartbeats_through_gunicorn_reuse_each_threads_database_connection(make
     workspace = make.workspace()
     runtime = make.runtime(workspace, status="offline", seen_ago=600)
     token = issue_token(workspace=workspace)[1]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT now()")
-        started = cursor.fetchone()[0]
-    port = free_port()
-    with gunicorn(port):
+    with gunicorn() as port:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT now()")
+            started = cursor.fetchone()[0]
         client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         body = json.dumps({"runtime_id": str(runtime.id)})
@@ -106,27 +89,6 @@ def test_heartbeats_through_gunicorn_reuse_each_threads_database_connection(make
     assert AgentRuntime.objects.filter(status="online").count() == 1
 
 
-@pytest.mark.parametrize("unset", [None, ""], ids=["absent", "blank as compose passes it"])
-def test_gunicorn_settings_default_to_threads_on_every_cpu(monkeypatch, unset):
-    for name in ("WEB_CONCURRENCY", "WEB_THREADS"):
-        if unset is None:
-            monkeypatch.delenv(name, raising=False)
-        else:
-            monkeypatch.setenv(name, unset)
-    conf = runpy.run_path(str(CONF))
-    assert conf["worker_class"] == "gthread"
-    assert conf["wsgi_app"] == "multica.wsgi:application"
-    assert (conf["workers"], conf["threads"]) == (len(os.sched_getaffinity(0)), 8)
-
-
-@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
-@pytest.mark.parametrize("name", ["WEB_CONCURRENCY", "WEB_THREADS"])
-def test_a_bad_worker_count_stops_gunicorn_with_one_clear_line(monkeypatch, name, value):
-    monkeypatch.setenv(name, value)
-    with pytest.raises(SystemExit, match=rf"^{name} must be a whole number of at least 1"):
-        runpy.run_path(str(CONF))
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_change_made_through_gunicorn_reaches_the_workspaces_websocket(make, django_user_model):
     workspace = make.workspace()
@@ -134,8 +96,7 @@ def test_a_change_made_through_gunicorn_reaches_the_workspaces_websocket(make, d
     workspace.members.add(member)
     runtime = make.runtime(workspace)
     token = issue_token(workspace=workspace)[1]
-    port = free_port()
-    with gunicorn(port):
+    with gunicorn() as port:
 
         def deregister():
             body = {"runtime_ids": [str(runtime.id)]}
@@ -149,3 +110,39 @@ def test_a_change_made_through_gunicorn_reaches_the_workspaces_websocket(make, d
         "actor_type": "system",
         "payload": {"action": "deregister", "runtime_ids": [str(runtime.id)]},
     }
+
+
+def check_config(**variables: str) -> subprocess.CompletedProcess:
+    """gunicorn itself reading its config, as the web process does at start, without serving."""
+    env = {**os.environ, **variables}
+    return subprocess.run(
+        [Path(sys.executable).parent / "gunicorn", "-c", "python:multica.gunicorn_conf",
+         "--check-config", "--print-config"],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def printed(config: str, name: str) -> str:
+    return next(line for line in config.splitlines() if line.split()[:1] == [name]).split()[-1]
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["absent", "blank, as compose passes it"])
+def test_gunicorn_defaults_to_two_workers_of_eight_threads(monkeypatch, blank):
+    for name in ("WEB_WORKERS", "WEB_THREADS"):
+        if blank:
+            monkeypatch.setenv(name, "")
+        else:
+            monkeypatch.delenv(name, raising=False)
+    done = check_config()
+    assert done.returncode == 0, done.stderr
+    assert printed(done.stdout, "worker_class") == "gthread"
+    assert printed(done.stdout, "wsgi_app") == "multica.wsgi:application"
+    assert (printed(done.stdout, "workers"), printed(done.stdout, "threads")) == ("2", "8")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+@pytest.mark.parametrize("name", ["WEB_WORKERS", "WEB_THREADS"])
+def test_a_bad_worker_count_stops_gunicorn_with_one_clear_line(name, value):
+    done = check_config(**{name: value})
+    assert done.returncode != 0
+    assert done.stderr.strip() == f"{name} must be a whole number of at least 1, not {value!r}"
