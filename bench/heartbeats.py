@@ -11,11 +11,12 @@ migrates it, registers --runtimes runtimes, starts each server in turn on 127.0.
 and drops it at the end unless --keep. Load is open-loop (requests leave on schedule whether or
 not earlier ones have answered; latency counts from the scheduled time, so queueing is not
 hidden), each heartbeat for the next runtime in turn, over --connections keep-alive connections
-(as the proxy in front keeps them), or with --fresh-connections one TCP connection per request
-(daemons straight at the server, 15 s apart). WEB_WORKERS and WEB_THREADS in the environment
-reach gunicorn as in production. --nginx puts nginx in front with docker-compose.yml's proxy
-config, as in production (needs an nginx binary). --schema adds GET /api/schema/ on the first
-server: no token check and no database, so the difference is what a heartbeat itself costs.
+opened before timing starts (--connections 10000 --nginx is a fleet of 10,000 daemons, each
+keeping its connection to the proxy), or with --fresh-connections one TCP connection per
+request. WEB_WORKERS and WEB_THREADS in the environment reach gunicorn as in production.
+--nginx puts nginx in front with docker-compose.yml's proxy config, as in production (needs an
+nginx binary). --schema adds GET /api/schema/ on the first server: no token check and no
+database, so the difference is what a heartbeat itself costs.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ TARGET_P99_MS = 100.0
 # The issue's target: 10,000 runtimes each beating every 15 s.
 TARGET_RATE = 10_000 / 15
 WARM_UP_RATE, WARM_UP_SECONDS = 50, 3
+CONNECT_BATCH = 200
 
 
 def parse_args() -> argparse.Namespace:
@@ -154,73 +156,100 @@ def wait_until_up(port: int, timeout: float = 30) -> None:
 # --- load ---------------------------------------------------------------------------------------
 
 
-async def step(args, token, rate, seconds, request) -> dict:
-    """Sends `rate` requests a second for `seconds`; returns latencies and errors."""
-    queue: asyncio.Queue = asyncio.Queue()
-    latencies, errors = [], [0]
-    first_error = None
-    total = int(rate * seconds)
+class Load:
+    """The load generator: --connections connections, kept across steps on one event loop, as
+    a fleet's are (unless --fresh-connections), and the next request to send."""
 
-    async def worker(conn: Connection):
-        nonlocal first_error
-        while (scheduled := await queue.get()) is not None:
-            method, path, body = request()
-            try:
-                status, answer = await conn.request(method, path, body)
-                if status != 200:
+    def __init__(self, args, token: str, runtime_ids: list[str], kind: str):
+        self.args, self.loop = args, asyncio.new_event_loop()
+        base = f"http://127.0.0.1:{args.port}"
+        self.conns = [Connection(base, token) for _ in range(args.connections)]
+        self.turn = iter(range(10**12))
+        self.next_conn = 0  # steps carry on round the connections where the last one stopped
+        if kind == "heartbeat":
+            self.request = lambda: (
+                "POST",
+                "/api/daemon/heartbeat",
+                {"runtime_id": runtime_ids[next(self.turn) % len(runtime_ids)]},
+            )
+        else:
+            self.request = lambda: ("GET", "/api/schema/", None)
+
+    def open(self) -> None:
+        """Untimed: each connection opened and used once, as a fleet's are before it is
+        measured. (nginx turns Nagle's algorithm off only after a connection's first request,
+        so a first response may wait 40 ms for the client's delayed ACK.) A few hundred at a
+        time: a burst of thousands would overflow the listen backlog."""
+
+        async def batches():
+            for i in range(0, len(self.conns), CONNECT_BATCH):
+                batch = self.conns[i : i + CONNECT_BATCH]
+                await asyncio.gather(*(conn.request(*self.request()) for conn in batch))
+
+        if not self.args.fresh_connections:
+            self.loop.run_until_complete(batches())
+
+    def close(self) -> None:
+        async def close_all():
+            await asyncio.gather(*(conn.close() for conn in self.conns))
+
+        self.loop.run_until_complete(close_all())
+        self.loop.close()
+
+    def step(self, rate: float, seconds: float) -> dict:
+        return self.loop.run_until_complete(self._step(rate, seconds))
+
+    async def _step(self, rate: float, seconds: float) -> dict:
+        """Sends `rate` requests a second for `seconds`; returns latencies and errors."""
+        queue: asyncio.Queue = asyncio.Queue()
+        latencies, errors = [], [0]
+        first_error = None
+        total = int(rate * seconds)
+
+        async def worker(conn: Connection):
+            nonlocal first_error
+            while (scheduled := await queue.get()) is not None:
+                try:
+                    status, answer = await conn.request(*self.request())
+                    if status != 200:
+                        errors[0] += 1
+                        first_error = first_error or f"{status} {str(answer)[:200]}"
+                except (OSError, asyncio.IncompleteReadError):
                     errors[0] += 1
-                    first_error = first_error or f"{status} {str(answer)[:200]}"
-            except (OSError, asyncio.IncompleteReadError):
-                errors[0] += 1
-            latencies.append(time.monotonic() - scheduled)
-            if args.fresh_connections:
-                await conn.close()
+                latencies.append(time.monotonic() - scheduled)
+                if self.args.fresh_connections:
+                    await conn.close()
 
-    conns = [Connection(f"http://127.0.0.1:{args.port}", token) for _ in range(args.connections)]
-    workers = [asyncio.create_task(worker(c)) for c in conns]
-    start = time.monotonic()
-    for i in range(total):
-        due = start + i / rate
-        if (delay := due - time.monotonic()) > 0:
-            await asyncio.sleep(delay)
-        queue.put_nowait(due)
-    for _ in workers:
-        queue.put_nowait(None)
-    await asyncio.gather(*workers)
-    elapsed = time.monotonic() - start
-    for conn in conns:
-        await conn.close()
-    if first_error:
-        print(f"first error: {first_error}", file=sys.stderr)
-    return {"latencies": latencies, "errors": errors[0], "elapsed": elapsed, "sent": total}
+        # Idle workers take requests in the order they started waiting: round the connections.
+        n = self.next_conn
+        workers = [asyncio.create_task(worker(c)) for c in self.conns[n:] + self.conns[:n]]
+        self.next_conn = (n + total) % len(self.conns)
+        start = time.monotonic()
+        for i in range(total):
+            due = start + i / rate
+            if (delay := due - time.monotonic()) > 0:
+                await asyncio.sleep(delay)
+            queue.put_nowait(due)
+        for _ in workers:
+            queue.put_nowait(None)
+        await asyncio.gather(*workers)
+        if first_error:
+            print(f"first error: {first_error}", file=sys.stderr)
+        return {"latencies": latencies, "errors": errors[0], "elapsed": time.monotonic() - start}
 
 
-def measure(args, token, runtime_ids, pids, rate, kind, seconds=None) -> dict:
+def measure(args, load: Load, pids, rate, seconds=None) -> dict:
     server_pids = with_children(pids)
-    turn = iter(range(10**12))
-
-    def heartbeat():
-        return (
-            "POST",
-            "/api/daemon/heartbeat",
-            {"runtime_id": runtime_ids[next(turn) % len(runtime_ids)]},
-        )
-
-    def schema():
-        return "GET", "/api/schema/", None
-
-    request = heartbeat if kind == "heartbeat" else schema
     backends = database_backends(args.db_name)
     before = (cpu_seconds(server_pids), time.process_time(), machine_busy())
     pg_before = {pid: backends_cpu([pid]) for pid in backends}
-    result = asyncio.run(step(args, token, rate, seconds or args.seconds, request))
+    result = load.step(rate, seconds or args.seconds)
     after = (cpu_seconds(server_pids), time.process_time(), machine_busy())
     pg_after = {pid: backends_cpu([pid]) for pid in database_backends(args.db_name)}
     pg = sum(cpu - pg_before.get(pid, 0.0) for pid, cpu in pg_after.items())
     wall = result["elapsed"]
     lat = sorted(result["latencies"])
     return {
-        "kind": kind,
         "rate": rate,
         "achieved": len(lat) / wall,
         "p50": 1000 * statistics.median(lat),
@@ -251,10 +280,10 @@ HEADER = (
 )
 
 
-def show(name: str, row: dict) -> None:
+def show(name: str, kind: str, row: dict) -> None:
     rest = row["machine"] - row["server_cpu"] - row["load_cpu"] - row["pg_cpu"]
     print(
-        f"{name:<9}{row['kind']:<10}{row['rate']:>9.0f}{row['achieved']:>9.0f}{row['p50']:>9.1f}"
+        f"{name:<9}{kind:<10}{row['rate']:>9.0f}{row['achieved']:>9.0f}{row['p50']:>9.1f}"
         f"{row['p99']:>9.1f}{row['max']:>9.0f}{row['errors']:>7}{row['server_cpu']:>9.0f}"
         f"{row['load_cpu']:>9.0f}{row['pg_cpu']:>6.0f}{rest:>8.0f}{row['machine']:>9.0f}  "
         f"{'yes' if sustained(row) else 'NO'}",
@@ -264,19 +293,24 @@ def show(name: str, row: dict) -> None:
 
 def run_steps(args, token, runtime_ids, name, pids, kind) -> float:
     """Steps the rate up until the server falls behind; returns the largest sustained."""
-    # Unmeasured: every server thread opens its database connection and imports what it
-    # lazily imports, which would otherwise land in the first step's latencies.
-    measure(args, token, runtime_ids, pids, WARM_UP_RATE, kind, seconds=WARM_UP_SECONDS)
-    best, misses = 0.0, 0
-    for rate in [float(r) for r in args.rates.split(",")]:
-        row = measure(args, token, runtime_ids, pids, rate, kind)
-        show(name, row)
-        if sustained(row):
-            best, misses = max(best, rate), 0
-        else:
-            misses += 1
-        if misses == 2:  # two misses in a row: past the knee, stop loading the machine
-            break
+    load = Load(args, token, runtime_ids, kind)
+    try:
+        load.open()
+        # Unmeasured: every server thread opens its database connection and imports what it
+        # lazily imports, which would otherwise land in the first step's latencies.
+        load.step(WARM_UP_RATE, WARM_UP_SECONDS)
+        best, misses = 0.0, 0
+        for rate in [float(r) for r in args.rates.split(",")]:
+            row = measure(args, load, pids, rate)
+            show(name, kind, row)
+            if sustained(row):
+                best, misses = max(best, rate), 0
+            else:
+                misses += 1
+            if misses == 2:  # two misses in a row: past the knee, stop loading the machine
+                break
+    finally:
+        load.close()
     return best
 
 

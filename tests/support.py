@@ -174,23 +174,19 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")
 
 
-def nginx_config(port: int, web_port: int, ws_port: int, run_dir: Path) -> str:
-    """docker-compose.yml's proxy config as nginx reads it (`$$` unescaped), its listener and
-    upstreams moved to loopback ports, inside a main config like the nginx image's."""
+def nginx_config(port: int, web_port: int, ws_port: int) -> str:
+    """docker-compose.yml's nginx config as nginx reads it (`$$` unescaped), its listener and
+    upstreams moved to loopback ports."""
     compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
-    site = compose["configs"]["nginx"]["content"].replace("$$", "$")
+    config = compose["configs"]["nginx"]["content"].replace("$$", "$")
     for old, new in {
         "listen 80;": f"listen 127.0.0.1:{port};",
         "server web:8000;": f"server 127.0.0.1:{web_port};",
         "server ws:8001;": f"server 127.0.0.1:{ws_port};",
     }.items():
-        assert old in site, f"docker-compose.yml's nginx config has no {old!r} any more"
-        site = site.replace(old, new)
-    return (
-        f"worker_processes auto;\npid {run_dir}/nginx.pid;\nerror_log {run_dir}/error.log;\n"
-        f"daemon off;\nevents {{ worker_connections 4096; }}\n"
-        f"http {{\n    access_log off;\n{site}\n}}\n"
-    )
+        assert old in config, f"docker-compose.yml's nginx config has no {old!r} any more"
+        config = config.replace(old, new)
+    return config
 
 
 @contextmanager
@@ -200,8 +196,12 @@ def nginx(port: int, web_port: int, ws_port: int) -> Iterator[subprocess.Popen]:
     assert binary, "no nginx on this machine"
     with tempfile.TemporaryDirectory(prefix="nginx-") as run_dir:
         config = Path(run_dir) / "nginx.conf"
-        config.write_text(nginx_config(port, web_port, ws_port, Path(run_dir)))
-        process = subprocess.Popen([binary, "-p", run_dir, "-c", str(config)])
+        config.write_text(nginx_config(port, web_port, ws_port))
+        # In the foreground, its pid file and error log in the temporary directory.
+        process = subprocess.Popen(
+            [binary, "-p", run_dir, "-c", str(config), "-e", f"{run_dir}/error.log",
+             "-g", f"daemon off; pid {run_dir}/nginx.pid;"]
+        )  # fmt: skip
         try:
             wait_for_http(port, process)
             yield process

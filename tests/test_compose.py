@@ -132,7 +132,7 @@ def test_the_proxy_is_the_one_published_port_and_waits_for_both_servers(services
     }
     assert "8000/api/schema/" in " ".join(services["web"]["healthcheck"]["test"])
     assert "8001" in " ".join(services["ws"]["healthcheck"]["test"])
-    assert proxy["configs"] == [{"source": "nginx", "target": "/etc/nginx/conf.d/default.conf"}]
+    assert proxy["configs"] == [{"source": "nginx", "target": "/etc/nginx/nginx.conf"}]
 
 
 def test_the_proxy_sends_websockets_to_daphne_and_the_rest_to_gunicorn(compose):
@@ -156,3 +156,14 @@ def test_the_proxy_sends_websockets_to_daphne_and_the_rest_to_gunicorn(compose):
     # The app checks the host and CSRF origin against what the browser sent, port and all.
     assert "proxy_set_header Host $http_host;" in http
     assert "$http_host" in websocket
+
+
+def test_the_proxy_can_hold_a_connection_open_for_each_of_10000_daemons(compose, services):
+    # Daemons keep their connection between heartbeats. One worker may end up with all of them,
+    # each with its upstream side too, and every connection is a file descriptor.
+    config = nginx_config(compose)
+    worker_connections = int(re.search(r"worker_connections (\d+);", config).group(1))
+    rlimit = int(re.search(r"worker_rlimit_nofile (\d+);", config).group(1))
+    assert worker_connections >= 2 * 10_000
+    assert rlimit >= worker_connections
+    assert services["proxy"]["ulimits"]["nofile"] >= rlimit
