@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children  # noqa: E402
 from bench.daemons import Connection  # noqa: E402
 from bench.scratch import database_name, scratch_database, setup_django  # noqa: E402
-from tests.support import GUNICORN, nginx  # noqa: E402
+from tests.support import DAPHNE, GUNICORN, nginx, wait_for_http  # noqa: E402
 
 TARGET_P99_MS = 100.0
 # The target: 10,000 runtimes each beating every 15 s.
@@ -100,7 +100,7 @@ SERVERS = {
     # Production: README's web process, with its config file.
     "gunicorn": GUNICORN,
     # The whole app on ASGI, as the WebSocket process runs it.
-    "daphne": ["daphne", "--fd", "{fd}", "multica.asgi:application"],
+    "daphne": DAPHNE,
 }
 
 
@@ -114,7 +114,7 @@ def serving(url: str, name: str, args) -> Iterator[list[int]]:
             with nginx(args.port, args.port + 1, args.port + 1) as proxy:
                 yield [server.pid, proxy.pid]
         else:
-            wait_until_up(args.port)
+            wait_for_http(args.port, server)
             yield [server.pid]
     finally:
         server.terminate()
@@ -138,19 +138,6 @@ def start_server(url: str, name: str, port: int) -> subprocess.Popen:
     )
     listener.close()
     return server
-
-
-def wait_until_up(port: int, timeout: float = 30) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/schema/", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not come up")
 
 
 # --- load ---------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 their own database connections, a Redis server of a test's own, and the production web
 processes (gunicorn, daphne, and nginx with docker-compose.yml's proxy config)."""
 
+import http.client
 import os
 import shutil
 import socket
@@ -156,6 +157,18 @@ def web_process(command: list[str], env: dict) -> Iterator[int]:
                 process.wait()
             output.seek(0)
             print(f"--- {program}", output.read()[-5000:], sep="\n")
+
+
+def daemon_post(port: int, path: str, body: bytes, token: str) -> tuple[int, bytes]:
+    """A daemon's POST over a real connection of its own: (status, body)."""
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    try:
+        client.request("POST", path, body=body, headers=headers)
+        response = client.getresponse()
+        return response.status, response.read()
+    finally:
+        client.close()
 
 
 def wait_for_http(port: int, process: subprocess.Popen, timeout: float = 30) -> None:

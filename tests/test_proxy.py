@@ -3,7 +3,6 @@ and daphne, all real processes on the test database and Redis. A heartbeat goes 
 its event comes out of a browser-like WebSocket, both through the proxy."""
 
 import asyncio
-import http.client
 import json
 import os
 
@@ -16,6 +15,7 @@ from tests.realtime_tests.conftest import session_cookie
 from tests.support import (
     DAPHNE,
     GUNICORN,
+    daemon_post,
     database_url,
     free_port,
     nginx,
@@ -27,17 +27,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not nginx_binary(), reason="nginx is not installed (.ci/run installs it)"),
 ]
-
-
-def request(port: int, method: str, path: str, body: bytes, token: str) -> tuple[int, bytes]:
-    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    try:
-        client.request(method, path, body=body, headers=headers)
-        response = client.getresponse()
-        return response.status, response.read()
-    finally:
-        client.close()
 
 
 def test_http_reaches_gunicorn_and_websockets_reach_daphne_through_the_proxy(
@@ -61,7 +50,7 @@ def test_http_reaches_gunicorn_and_websockets_reach_daphne_through_the_proxy(
             headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
             async with connect(url, additional_headers=headers) as socket:
                 answer = await asyncio.to_thread(
-                    request, port, "POST", "/api/daemon/heartbeat", heartbeat, token
+                    daemon_post, port, "/api/daemon/heartbeat", heartbeat, token
                 )
                 return answer, json.loads(await asyncio.wait_for(socket.recv(), 10))
 
@@ -72,6 +61,6 @@ def test_http_reaches_gunicorn_and_websockets_reach_daphne_through_the_proxy(
 
         # The proxy refuses a body far over the API's limit before reading it into the app.
         too_big = b'{"runtime_id": "' + b"x" * (2 * 1024 * 1024) + b'"}'
-        status, body = request(port, "POST", "/api/daemon/heartbeat", too_big, token)
+        status, body = daemon_post(port, "/api/daemon/heartbeat", too_big, token)
         assert status == 413
         assert b"nginx" in body

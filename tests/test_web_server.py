@@ -15,7 +15,7 @@ from django.db import connection
 from runtimes.models import AgentRuntime
 from runtimes.tokens import issue_token
 from tests.realtime_tests.conftest import listen, session_cookie
-from tests.support import BASE_DIR, GUNICORN, database_url, web_process
+from tests.support import BASE_DIR, GUNICORN, daemon_post, database_url, web_process
 
 THREADS = 2
 
@@ -31,17 +31,6 @@ def gunicorn():
     }
     env.pop("CONN_MAX_AGE", None)  # gunicorn's config sets it: that is what is tested
     return web_process(GUNICORN, env)
-
-
-def post(port: int, path: str, body: dict, token: str) -> tuple[int, dict]:
-    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    try:
-        client.request("POST", path, body=json.dumps(body), headers=headers)
-        response = client.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        client.close()
 
 
 def new_backends(since) -> set[int]:
@@ -99,8 +88,8 @@ def test_a_change_made_through_gunicorn_reaches_the_workspaces_websocket(make, d
     with gunicorn() as port:
 
         def deregister():
-            body = {"runtime_ids": [str(runtime.id)]}
-            assert post(port, "/api/daemon/deregister", body, token)[0] == 200
+            body = json.dumps({"runtime_ids": [str(runtime.id)]}).encode()
+            assert daemon_post(port, "/api/daemon/deregister", body, token)[0] == 200
 
         [message] = listen(workspace.id, session_cookie(member), deregister, count=1)
 
