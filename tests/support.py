@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import yaml
-from django.db import connection
+from django.db import connection, transaction
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -73,6 +73,29 @@ def in_thread(fn: Callable, *args, **kwargs) -> tuple[threading.Thread, list]:
     thread = threading.Thread(target=target)
     thread.start()
     return thread, out
+
+
+@contextmanager
+def held_open(fn: Callable, *args, **kwargs) -> Iterator[list]:
+    """Runs `fn` in a transaction on its own thread and connection, and keeps the transaction,
+    with the row locks it took, open until the block ends. Yields the list that receives
+    `fn`'s return value (or exception): filled on entry, committed on exit."""
+    done, release = threading.Event(), threading.Event()
+
+    def hold():
+        with transaction.atomic():
+            result = fn(*args, **kwargs)
+            done.set()
+            release.wait(10)
+        return result
+
+    thread, out = in_thread(hold)
+    try:
+        assert done.wait(10), f"{getattr(fn, '__name__', fn)} did not finish: {out}"
+        yield out
+    finally:
+        release.set()
+        thread.join(10)
 
 
 def wait_for_lock_wait(timeout: float = 10) -> None:

@@ -1,16 +1,14 @@
 """A heartbeat racing a sweep is never lost: real transactions on real connections, in threads."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
 
 from runtimes import daemons
 from runtimes.models import AgentRuntime
 from runtimes.sweeps import RuntimeChange, sweep_stale_runtimes
 from tests.daemon_client import DaemonClient
-from tests.support import in_thread, wait_for_lock_wait
+from tests.support import held_open, in_thread, wait_for_lock_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,22 +18,11 @@ STALE_AFTER = timedelta(seconds=45)
 def test_heartbeat_behind_a_sweeps_lock_brings_the_runtime_back_announced(make, signal_log):
     workspace = make.workspace()
     runtime = make.runtime(workspace, seen_ago=60)
-    swept, release = threading.Event(), threading.Event()
-
-    def sweep_and_hold():
-        with transaction.atomic():
-            result = sweep_stale_runtimes(stale_after=STALE_AFTER)
-            swept.set()
-            release.wait(10)
-        return result
-
-    sweeper, sweep_outcome = in_thread(sweep_and_hold)
-    assert swept.wait(10)
-    daemon = DaemonClient(workspace)
-    beater, beat_outcome = in_thread(daemon.post, "heartbeat", {"runtime_id": str(runtime.id)})
-    wait_for_lock_wait()
-    release.set()
-    sweeper.join(10)
+    with held_open(sweep_stale_runtimes, stale_after=STALE_AFTER) as sweep_outcome:
+        daemon = DaemonClient(workspace)
+        body = {"runtime_id": str(runtime.id)}
+        beater, beat_outcome = in_thread(daemon.post, "heartbeat", body)
+        wait_for_lock_wait()
     beater.join(10)
 
     assert [c.id for c in sweep_outcome[0].runtimes_marked_offline] == [runtime.id]
@@ -50,20 +37,9 @@ def test_heartbeat_behind_a_sweeps_lock_brings_the_runtime_back_announced(make, 
 def test_sweep_steps_around_a_heartbeat_in_flight_and_announces_nothing(make, signal_log):
     workspace = make.workspace()
     runtime = make.runtime(workspace, seen_ago=60)
-    beaten, release = threading.Event(), threading.Event()
-
-    def heartbeat_and_hold():
-        with transaction.atomic():
-            came_back = daemons.heartbeat(workspace_id=workspace.id, runtime_id=runtime.id)
-            beaten.set()
-            release.wait(10)
-        return came_back
-
-    beater, beat_outcome = in_thread(heartbeat_and_hold)
-    assert beaten.wait(10)
-    result = sweep_stale_runtimes(stale_after=STALE_AFTER)
-    release.set()
-    beater.join(10)
+    ids = {"workspace_id": workspace.id, "runtime_id": runtime.id}
+    with held_open(daemons.heartbeat, **ids) as beat_outcome:
+        result = sweep_stale_runtimes(stale_after=STALE_AFTER)
 
     assert not result
     assert beat_outcome == [False]

@@ -6,14 +6,13 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
 from django.db.models.functions import Now
 
 from runtimes.models import Agent, AgentRuntime
 from runtimes.sweeps import sweep_stale_runtimes
 from tasks.models import AgentTask
 from tasks.sweeps import sweep_stale_tasks
-from tests.support import in_thread, wait_for_lock_wait
+from tests.support import held_open, in_thread, wait_for_lock_wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,19 +113,8 @@ def heartbeat(runtime_id) -> int:
 
 def test_heartbeat_in_flight_keeps_its_runtime_online(make, signal_log):
     runtime = make.runtime(seen_ago=600)
-    locked, release = threading.Event(), threading.Event()
-
-    def slow_heartbeat():
-        with transaction.atomic():
-            heartbeat(runtime.id)
-            locked.set()
-            release.wait(10)
-
-    thread, _ = in_thread(slow_heartbeat)
-    assert locked.wait(10)
-    result = sweep_stale_runtimes(stale_after=STALE_AFTER)
-    release.set()
-    thread.join(10)
+    with held_open(heartbeat, runtime.id):
+        result = sweep_stale_runtimes(stale_after=STALE_AFTER)
 
     assert result.runtimes_marked_offline == []
     assert signal_log.runtimes_offline == []
@@ -135,22 +123,10 @@ def test_heartbeat_in_flight_keeps_its_runtime_online(make, signal_log):
 
 def test_heartbeat_after_the_sweep_locked_its_runtime_brings_it_back(make, signal_log):
     runtime = make.runtime(seen_ago=600)
-    swept, release = threading.Event(), threading.Event()
-
-    def slow_sweep():
-        with transaction.atomic():
-            result = sweep_stale_runtimes(stale_after=STALE_AFTER)
-            swept.set()
-            release.wait(10)
-        return result
-
-    sweeper, sweep_out = in_thread(slow_sweep)
-    assert swept.wait(10)
-    beat, beat_out = in_thread(heartbeat, runtime.id)
-    wait_for_lock_wait()  # the heartbeat now waits on the sweep's row lock
-    assert beat.is_alive()
-    release.set()
-    sweeper.join(10)
+    with held_open(sweep_stale_runtimes, stale_after=STALE_AFTER) as sweep_out:
+        beat, beat_out = in_thread(heartbeat, runtime.id)
+        wait_for_lock_wait()  # the heartbeat now waits on the sweep's row lock
+        assert beat.is_alive()
     beat.join(10)
 
     assert [r.id for r in sweep_out[0].runtimes_marked_offline] == [runtime.id]
@@ -168,19 +144,8 @@ def complete(task_id) -> int:
 
 def test_task_completing_during_a_sweep_stays_completed(make, signal_log):
     task = make.task(make.agent(make.runtime(seen_ago=600)), status="running")
-    locked, release = threading.Event(), threading.Event()
-
-    def slow_completion():
-        with transaction.atomic():
-            complete(task.id)
-            locked.set()
-            release.wait(10)
-
-    thread, _ = in_thread(slow_completion)
-    assert locked.wait(10)
-    result = sweep_stale_runtimes(stale_after=STALE_AFTER)
-    release.set()
-    thread.join(10)
+    with held_open(complete, task.id):
+        result = sweep_stale_runtimes(stale_after=STALE_AFTER)
     again = sweep_stale_runtimes(stale_after=STALE_AFTER)
 
     assert len(result.runtimes_marked_offline) == 1
@@ -191,20 +156,9 @@ def test_task_completing_during_a_sweep_stays_completed(make, signal_log):
 
 def test_completion_after_the_sweep_failed_the_task_changes_nothing(make, signal_log):
     task = make.task(make.agent(make.runtime(seen_ago=600)), status="running")
-    swept, release = threading.Event(), threading.Event()
-
-    def slow_sweep():
-        with transaction.atomic():
-            sweep_stale_runtimes(stale_after=STALE_AFTER)
-            swept.set()
-            release.wait(10)
-
-    sweeper, _ = in_thread(slow_sweep)
-    assert swept.wait(10)
-    done, done_out = in_thread(complete, task.id)
-    wait_for_lock_wait()  # the completion now waits on the sweep's row lock
-    release.set()
-    sweeper.join(10)
+    with held_open(sweep_stale_runtimes, stale_after=STALE_AFTER):
+        done, done_out = in_thread(complete, task.id)
+        wait_for_lock_wait()  # the completion now waits on the sweep's row lock
     done.join(10)
 
     assert done_out == [0]  # the guarded completion found the task no longer running
@@ -215,21 +169,10 @@ def test_completion_after_the_sweep_failed_the_task_changes_nothing(make, signal
 def test_a_task_skipped_while_locked_fails_on_the_next_sweep(make, signal_log):
     runtime = make.runtime(seen_ago=600)
     task = make.task(make.agent(runtime), status="running")
-    locked, release = threading.Event(), threading.Event()
-
-    def hold_without_changing():
-        with transaction.atomic():
-            list(AgentTask.objects.select_for_update().filter(pk=task.pk))
-            locked.set()
-            release.wait(10)
-            transaction.set_rollback(True)
-
-    thread, _ = in_thread(hold_without_changing)
-    assert locked.wait(10)
-    first = sweep_stale_runtimes(stale_after=STALE_AFTER)
-    pending_meanwhile = AgentRuntime.objects.get(pk=runtime.pk).work_pending
-    release.set()
-    thread.join(10)
+    lock_without_changing = AgentTask.objects.select_for_update().filter(pk=task.pk)
+    with held_open(list, lock_without_changing):
+        first = sweep_stale_runtimes(stale_after=STALE_AFTER)
+        pending_meanwhile = AgentRuntime.objects.get(pk=runtime.pk).work_pending
     second = sweep_stale_runtimes(stale_after=STALE_AFTER)
 
     assert [r.id for r in first.runtimes_marked_offline] == [runtime.id]

@@ -88,17 +88,11 @@ def test_a_database_outage_fails_one_tick_and_the_next_works(make):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_the_task_from_the_redis_broker(make, settings):
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_a_worker_runs_the_task_from_the_broker(make, settings, broker):
     rows = outage(make)
-    # The project's configuration on a queue of this run's own: Redis is shared.
-    with app_on(settings.REDIS_URL) as redis_app, worker(redis_app):
-        redis_app.send_task(sweep_stale_runtimes.name)
-        wait_until(lambda: swept(*rows))
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_the_task_from_rabbitmq(make):
-    rows = outage(make)
-    with app_on(RABBITMQ_URL) as rabbitmq_app, worker(rabbitmq_app):
-        rabbitmq_app.send_task(sweep_stale_runtimes.name)
+    # The project's configuration on a queue of this run's own: the brokers are shared.
+    url = settings.REDIS_URL if broker == "redis" else RABBITMQ_URL
+    with app_on(url) as app, worker(app):
+        app.send_task(sweep_stale_runtimes.name)
         wait_until(lambda: swept(*rows))

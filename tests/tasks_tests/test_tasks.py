@@ -63,17 +63,11 @@ def test_the_other_sweeps_lock_does_not_hold_this_one_up(make):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_the_task_from_the_redis_broker(make, settings):
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_a_worker_runs_the_task_from_the_broker(make, settings, broker):
     rows = stuck(make)
-    # The project's configuration on a queue of this run's own: Redis is shared.
-    with app_on(settings.REDIS_URL) as redis_app, worker(redis_app):
-        redis_app.send_task(sweep_stale_tasks.name)
-        wait_until(lambda: swept(*rows))
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_the_task_from_rabbitmq(make):
-    rows = stuck(make)
-    with app_on(RABBITMQ_URL) as rabbitmq_app, worker(rabbitmq_app):
-        rabbitmq_app.send_task(sweep_stale_tasks.name)
+    # The project's configuration on a queue of this run's own: the brokers are shared.
+    url = settings.REDIS_URL if broker == "redis" else RABBITMQ_URL
+    with app_on(url) as app, worker(app):
+        app.send_task(sweep_stale_tasks.name)
         wait_until(lambda: swept(*rows))
