@@ -1,4 +1,4 @@
-# One image for every app process: web (gunicorn), ws (daphne), worker and beat differ only in
+# One image for every app process: web (granian), ws (daphne), worker and beat differ only in
 # command.
 FROM python:3.11-slim
 
@@ -21,4 +21,4 @@ RUN useradd --system --uid 1000 --home-dir /app app \
 USER app
 
 EXPOSE 8000 8001
-CMD ["gunicorn", "-c", "python:multica.gunicorn_conf"]
+CMD ["python", "-m", "multica.web"]

@@ -1,10 +1,10 @@
 """Heartbeat capacity: the largest rate the daemon API sustains with p99 latency under 100 ms,
-served the production way (gunicorn, multica/gunicorn_conf.py) on this machine, the load
+served the production way (granian, `python -m multica.web`) on this machine, the load
 generator beside it; daphne serving the same API, as it did before, is the baseline.
 
     DATABASE_URL=postgres://... python bench/heartbeats.py [--rates 100,200,...] [--seconds 10]
                                 [--runtimes 10000] [--connections 50] [--fresh-connections]
-                                [--servers gunicorn,daphne] [--nginx] [--schema] [--keep]
+                                [--servers granian,daphne] [--nginx] [--schema] [--keep]
 
 Works only in its own database, `<name>_bench_heartbeats` on the DATABASE_URL server: it creates and
 migrates it, registers --runtimes runtimes, starts each server in turn on 127.0.0.1 against it,
@@ -13,7 +13,7 @@ not earlier ones have answered; latency counts from the scheduled time, so queue
 hidden), each heartbeat for the next runtime in turn, over --connections keep-alive connections
 opened before timing starts (--connections 10000 --nginx is a fleet of 10,000 daemons, each
 keeping its connection to the proxy), or with --fresh-connections one TCP connection per
-request. WEB_WORKERS and WEB_THREADS in the environment reach gunicorn as in production.
+request. WEB_WORKERS and WEB_THREADS in the environment reach the web process as in production.
 --nginx puts nginx in front with docker-compose.yml's proxy config, as in production (needs an
 nginx binary). --schema adds GET /api/schema/ on the first server: no token check and no
 database, so the difference is what a heartbeat itself costs.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import socket
 import statistics
@@ -39,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children  # noqa: E402
 from bench.daemons import Connection  # noqa: E402
 from bench.scratch import database_name, scratch_database, setup_django  # noqa: E402
-from tests.support import DAPHNE, GUNICORN, nginx, wait_for_http  # noqa: E402
+from tests.support import DAPHNE, WEB, nginx, wait_for_http  # noqa: E402
 
 TARGET_P99_MS = 100.0
 # The issue's target: 10,000 runtimes each beating every 15 s.
@@ -57,7 +58,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--fresh-connections", action="store_true", help="a new TCP connection per request"
     )
-    parser.add_argument("--servers", default="gunicorn,daphne", help="of: " + ", ".join(SERVERS))
+    parser.add_argument("--servers", default="granian,daphne", help="of: " + ", ".join(SERVERS))
     parser.add_argument("--schema", action="store_true", help="also GET /api/schema/")
     parser.add_argument("--nginx", action="store_true", help="behind the production proxy")
     parser.add_argument("--port", type=int, default=18_700)
@@ -95,10 +96,9 @@ def prepare(url: str, runtimes: int) -> tuple[str, list[str]]:
     return token, ids
 
 
-# Each command serves the API on the listening socket it is handed (file descriptor {fd}).
 SERVERS = {
-    # Production: README's web process, with its config file.
-    "gunicorn": GUNICORN,
+    # Production: README's web process (multica/web.py).
+    "granian": WEB,
     # The whole app on ASGI, as the WebSocket process runs it.
     "daphne": DAPHNE,
 }
@@ -110,6 +110,8 @@ def serving(url: str, name: str, args) -> Iterator[list[int]]:
     proxy config; yields the pids whose CPU is the server's."""
     server = start_server(url, name, args.port + 1 if args.nginx else args.port)
     try:
+        if name == "granian":
+            wait_for_workers(server)
         if args.nginx:
             with nginx(args.port, args.port + 1, args.port + 1) as proxy:
                 yield [server.pid, proxy.pid]
@@ -121,22 +123,36 @@ def serving(url: str, name: str, args) -> Iterator[list[int]]:
         server.wait(10)
 
 
+def wait_for_workers(server: subprocess.Popen, timeout: float = 30) -> None:
+    """Until the web process has started all its workers: connections opened before one of
+    them listens go to the others, and stay with them."""
+    deadline = time.monotonic() + timeout
+    while len(with_children([server.pid])) <= int(os.environ.get("WEB_WORKERS") or 2):
+        assert server.poll() is None, "the web process exited at start"
+        assert time.monotonic() < deadline, "the web process did not start its workers"
+        time.sleep(0.05)
+
+
 def start_server(url: str, name: str, port: int) -> subprocess.Popen:
-    # Bound here, before the server starts, so that it accepts from its first moment.
-    listener = socket.create_server(("127.0.0.1", port), backlog=4096)
-    listener.set_inheritable(True)
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench-only"}
-    env.pop("CONN_MAX_AGE", None)  # each server's own: kept by gunicorn, not by daphne
-    program, *args = (arg.format(fd=listener.fileno()) for arg in SERVERS[name])
+    env.pop("CONN_MAX_AGE", None)  # each server's own: kept by the web process, not by daphne
+    command, handed = SERVERS[name], []
+    if "{fd}" in SERVERS[name]:
+        # daphne is handed a socket bound here, so that it accepts from its first moment.
+        listener = socket.create_server(("127.0.0.1", port), backlog=4096)
+        listener.set_inheritable(True)
+        handed = [listener.fileno()]
+    program, *args = (arg.format(fd=handed and handed[0], port=port) for arg in command)
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / program), *args],
         cwd=ROOT,
         env=env,
-        pass_fds=[listener.fileno()],
+        pass_fds=handed,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    listener.close()
+    if handed:
+        listener.close()
     return server
 
 
@@ -283,6 +299,9 @@ def run_steps(args, token, runtime_ids, name, pids, kind) -> float:
     load = Load(args, token, runtime_ids, kind)
     try:
         load.open()
+        # The collector's full passes over a fleet's worth of connection objects stalled the
+        # load generator for tens of milliseconds, which counted as the server's latency.
+        gc.freeze()
         # Unmeasured: every server thread opens its database connection and imports what it
         # lazily imports, which would otherwise land in the first step's latencies.
         load.step(WARM_UP_RATE, WARM_UP_SECONDS)
@@ -302,13 +321,13 @@ def run_steps(args, token, runtime_ids, name, pids, kind) -> float:
 
 
 def run(args, url, token, runtime_ids) -> None:
-    threads = os.environ.get("WEB_THREADS") or 8
+    threads = os.environ.get("WEB_THREADS") or 4
     processes = os.environ.get("WEB_WORKERS") or 2
     print(
         f"{args.runtimes} runtimes, {args.connections} "
         f"{'fresh connections' if args.fresh_connections else 'keep-alive connections'}"
         f"{' to nginx' if args.nginx else ''}, "
-        f"gunicorn {processes} processes x {threads} threads, {args.seconds:.0f} s a step, "
+        f"web process {processes} x {threads} threads, {args.seconds:.0f} s a step, "
         f"{os.cpu_count()} CPUs, load average before {os.getloadavg()[0]:.1f}\n{HEADER}",
         flush=True,
     )

@@ -1,6 +1,7 @@
 """Settings for the multica sweeper, read from the environment (see README, `.env.example`)."""
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -86,9 +87,18 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/multica")
 }
 # 0: under ASGI every request runs on a thread of its own, so a kept connection is a leaked one
-# (hundreds of idle sessions, then "too many clients"). gunicorn's config raises it for its
-# fixed pool of threads.
+# (hundreds of idle sessions, then "too many clients"). The web process (multica.web) raises it
+# for its fixed pool of threads.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        # The scheme only: the rest may hold a password.
+        "DATABASE_URL must be a PostgreSQL URL (postgres://...),"
+        f" not {urlsplit(env.str('DATABASE_URL')).scheme}://..."
+    )
+# Django's PostgreSQL backend with a health check, before each request's first query, that
+# sends no query of its own.
+DATABASES["default"]["ENGINE"] = "multica.db"
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,4 +1,4 @@
-"""WSGI entry point (gunicorn, multica/gunicorn_conf.py): the admin and the daemon API over plain
+"""WSGI entry point (granian, `python -m multica.web`): the admin and the daemon API over plain
 HTTP. WebSockets are daphne's (multica.asgi); a proxy in front sends /ws/ there and the rest
 here."""
 

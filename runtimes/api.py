@@ -59,10 +59,10 @@ def _runtime_spec(item) -> RuntimeSpec:
     )
 
 
-@daemon_endpoint("POST")
-def heartbeat(request, workspace_id):
+@daemon_endpoint("POST", checks_token=True)
+def heartbeat(request, token_hash):
     runtime_id = uuid_field(json_body(request), "runtime_id")
-    daemons.heartbeat(workspace_id=workspace_id, runtime_id=runtime_id)
+    daemons.heartbeat(token_hash=token_hash, runtime_id=runtime_id)
     return JsonResponse({"id": runtime_id, "status": "online"})
 
 

@@ -63,12 +63,13 @@ def register(
     return [RegisteredRuntime(id=r[0], name=r[2], provider=r[3], status=r[4]) for r in rows]
 
 
-def heartbeat(*, workspace_id: UUID, runtime_id: UUID) -> bool:
-    """Sets the runtime online and seen now. Returns whether it was offline, in which case
-    the comeback is announced as `online`. Raises NotFound."""
+def heartbeat(*, token_hash: str, runtime_id: UUID) -> bool:
+    """Sets the runtime online and seen now, if the token is live and the runtime is in its
+    workspace (NotFound otherwise). Returns whether it was offline, in which case the comeback
+    is announced as `online`."""
     # A single statement, so no explicit transaction: the row lock it takes is held only for
     # the statement (or the caller's transaction), and the sweep skips a locked runtime.
-    rows = queries.fetch_all(queries.HEARTBEAT, workspace_id=workspace_id, runtime_id=runtime_id)
+    rows = queries.HEARTBEAT.fetch_all(token_hash=token_hash, runtime_id=runtime_id)
     if not rows:
         raise NotFound("runtime not found")
     runtime_id, workspace_id, old_status = rows[0]

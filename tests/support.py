@@ -1,6 +1,6 @@
 """Helpers shared by the tests: ports, subprocesses' view of the test database, threads on
 their own database connections, a Redis server of a test's own, and the production web
-processes (gunicorn, daphne, and nginx with docker-compose.yml's proxy config)."""
+processes (the web process, daphne, and nginx with docker-compose.yml's proxy config)."""
 
 import http.client
 import os
@@ -148,24 +148,29 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
-# The production web processes, each serving on a socket handed to it as file descriptor {fd}.
-GUNICORN = ["gunicorn", "-c", "python:multica.gunicorn_conf", "--bind", "fd://{fd}"]
+# The production web processes: daphne serves on a socket handed to it as file descriptor {fd},
+# bound here first so that no other test can take its port; the web process binds {port}, one
+# its workers each listen on (SO_REUSEPORT), which no handed-over socket can be.
+WEB = ["python", "-m", "multica.web", "--host", "127.0.0.1", "--port", "{port}"]
 DAPHNE = ["daphne", "--fd", "{fd}", "multica.asgi:application"]
 
 
 @contextmanager
 def web_process(command: list[str], env: dict) -> Iterator[int]:
-    """Runs `command` (GUNICORN or DAPHNE) from the virtualenv on a socket bound here first, so
-    no other test can take its port, until it serves HTTP; yields the port. Its output is
-    printed at the end, to be seen with a failure."""
+    """Runs `command` (WEB or DAPHNE) from the virtualenv until it serves HTTP; yields the
+    port. Its output is printed at the end, to be seen with a failure."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.set_inheritable(True)
     port = listener.getsockname()[1]
-    program, *args = (arg.format(fd=listener.fileno()) for arg in command)
+    handed = "{fd}" in command
+    if not handed:
+        listener.close()
+    program, *args = (arg.format(fd=listener.fileno(), port=port) for arg in command)
     with tempfile.TemporaryFile("w+") as output:
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / program), *args],
-            cwd=BASE_DIR, env=env, pass_fds=[listener.fileno()], stdout=output, stderr=output,
+            cwd=BASE_DIR, env=env, pass_fds=[listener.fileno()] if handed else [],
+            stdout=output, stderr=output,
         )  # fmt: skip
         listener.close()
         try:

@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from multica import web
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 APP_SERVICES = ("migrate", "web", "ws", "worker", "beat")
 COMMANDS = {
     "migrate": "python manage.py migrate --noinput",
-    "web": "gunicorn -c python:multica.gunicorn_conf",
+    "web": "python -m multica.web",
     "ws": "daphne -b 0.0.0.0 -p 8001 multica.asgi:application",
     "worker": "celery -A multica worker --loglevel=INFO",
     "beat": "celery -A multica beat --loglevel=INFO",
@@ -93,7 +95,7 @@ def settings_read_from_environment() -> set[str]:
     return set(re.findall(r'(?:env\.\w+|positive_seconds)\("([A-Z_]+)"', source))
 
 
-# Each process's own default: kept connections for gunicorn's fixed threads (its config sets
+# Each process's own default: kept connections for the web process's fixed threads (it sets
 # it), none under daphne's thread per request. One value for all would break one of them.
 PER_PROCESS = {"CONN_MAX_AGE"}
 
@@ -135,11 +137,12 @@ def test_the_proxy_is_the_one_published_port_and_waits_for_both_servers(services
     assert proxy["configs"] == [{"source": "nginx", "target": "/etc/nginx/nginx.conf"}]
 
 
-def test_the_proxy_sends_websockets_to_daphne_and_the_rest_to_gunicorn(compose):
+def test_the_proxy_sends_websockets_to_daphne_and_the_rest_to_the_web_process(compose):
     config = nginx_config(compose)
     upstreams = dict(re.findall(r"upstream (\w+) \{\s*server ([\w:]+);", config))
     assert upstreams == {"web": "web:8000", "ws": "ws:8001"}
-    assert 'bind = ["0.0.0.0:8000"]' in (BASE_DIR / "multica" / "gunicorn_conf.py").read_text()
+    served = web.arguments([])
+    assert (served.host, served.port) == ("0.0.0.0", 8000)
     assert "-p 8001" in COMMANDS["ws"]
     routing = (BASE_DIR / "multica" / "routing.py").read_text()
     assert re.search(r'path\(\s*"ws/', routing), "WebSockets no longer live under /ws/"
@@ -156,6 +159,14 @@ def test_the_proxy_sends_websockets_to_daphne_and_the_rest_to_gunicorn(compose):
     # The app checks the host and CSRF origin against what the browser sent, port and all.
     assert "proxy_set_header Host $http_host;" in http
     assert "$http_host" in websocket
+
+
+def test_the_proxy_drops_an_idle_upstream_connection_before_the_app_would(compose):
+    # Otherwise a request sent down a connection the app is closing fails, and nginx does not
+    # retry a POST: a heartbeat lost as a 502.
+    upstream = re.search(r"upstream web \{(.*?)\}", nginx_config(compose), re.S).group(1)
+    idle_seconds = int(re.search(r"keepalive_timeout (\d+)s;", upstream).group(1))
+    assert idle_seconds < web.IDLE_CONNECTION_MS / 1000
 
 
 def test_the_proxy_can_hold_a_connection_open_for_each_of_10000_daemons(compose, services):

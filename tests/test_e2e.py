@@ -1,7 +1,7 @@
 """End to end, with the production processes that carry a failure to a browser: Celery beat and
 a worker, and daphne for the WebSocket, against the test database and Redis (with a Redis broker
 of the test's own), and a browser-like WebSocket client over TCP with a session cookie. (The
-HTTP side, gunicorn, is in test_web_server.py.)"""
+HTTP side, the web process, is in test_web_server.py.)"""
 
 import asyncio
 import json

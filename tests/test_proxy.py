@@ -1,6 +1,6 @@
-"""The production front door: nginx with docker-compose.yml's proxy config, in front of gunicorn
-and daphne, all real processes on the test database and Redis. A heartbeat goes in over HTTP and
-its event comes out of a browser-like WebSocket, both through the proxy."""
+"""The production front door: nginx with docker-compose.yml's proxy config, in front of the web
+process and daphne, all real processes on the test database and Redis. A heartbeat goes in over
+HTTP and its event comes out of a browser-like WebSocket, both through the proxy."""
 
 import asyncio
 import json
@@ -14,7 +14,7 @@ from runtimes.tokens import issue_token
 from tests.realtime_tests.conftest import session_cookie
 from tests.support import (
     DAPHNE,
-    GUNICORN,
+    WEB,
     daemon_post,
     database_url,
     free_port,
@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 
-def test_http_reaches_gunicorn_and_websockets_reach_daphne_through_the_proxy(
+def test_http_reaches_the_web_process_and_websockets_reach_daphne_through_the_proxy(
     make, django_user_model
 ):
     workspace = make.workspace()
@@ -42,7 +42,7 @@ def test_http_reaches_gunicorn_and_websockets_reach_daphne_through_the_proxy(
     env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "0",
            "SECRET_KEY": settings.SECRET_KEY}  # fmt: skip
     port = free_port()
-    with web_process(GUNICORN, env) as web, web_process(DAPHNE, env) as ws, nginx(port, web, ws):
+    with web_process(WEB, env) as web, web_process(DAPHNE, env) as ws, nginx(port, web, ws):
         heartbeat = json.dumps({"runtime_id": str(runtime.id)}).encode()
 
         async def scenario():

@@ -67,3 +67,17 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     assert run.returncode != 0
     assert "SECRET_KEY" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [("sqlite:///db.sqlite3", "sqlite"), ("mysql://root:secret@127.0.0.1/multica", "mysql")],
+)
+def test_a_database_other_than_postgresql_is_refused_without_showing_the_url(url, scheme):
+    run = manage_check(DATABASE_URL=url)
+
+    assert run.returncode != 0
+    assert run.stderr.strip() == (
+        "configuration error: DATABASE_URL must be a PostgreSQL URL (postgres://...),"
+        f" not {scheme}://..."
+    )

@@ -1,4 +1,4 @@
-"""The production web process: gunicorn with multica/gunicorn_conf.py, serving the admin and the
+"""The production web process, `python -m multica.web` (granian), serving the admin and the
 daemon API over real HTTP against the test database, each thread keeping its connection, and
 announcing through the real channel layer to a WebSocket served elsewhere."""
 
@@ -7,20 +7,21 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
+import time
 
 import pytest
 from django.db import connection
 
+from multica import web
 from runtimes.models import AgentRuntime
 from runtimes.tokens import issue_token
 from tests.realtime_tests.conftest import listen, session_cookie
-from tests.support import BASE_DIR, GUNICORN, daemon_post, database_url, web_process
+from tests.support import BASE_DIR, WEB, daemon_post, database_url, web_process
 
 THREADS = 2
 
 
-def gunicorn():
+def web_server():
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -29,8 +30,8 @@ def gunicorn():
         "WEB_WORKERS": "1",
         "WEB_THREADS": str(THREADS),
     }
-    env.pop("CONN_MAX_AGE", None)  # gunicorn's config sets it: that is what is tested
-    return web_process(GUNICORN, env)
+    env.pop("CONN_MAX_AGE", None)  # the web process sets it: that is what is tested
+    return web_process(WEB, env)
 
 
 def new_backends(since) -> set[int]:
@@ -45,11 +46,11 @@ def new_backends(since) -> set[int]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_heartbeats_through_gunicorn_reuse_each_threads_database_connection(make):
+def test_heartbeats_reuse_each_threads_database_connection(make):
     workspace = make.workspace()
     runtime = make.runtime(workspace, status="offline", seen_ago=600)
     token = issue_token(workspace=workspace)[1]
-    with gunicorn() as port:
+    with web_server() as port:
         with connection.cursor() as cursor:
             cursor.execute("SELECT now()")
             started = cursor.fetchone()[0]
@@ -79,13 +80,41 @@ def test_heartbeats_through_gunicorn_reuse_each_threads_database_connection(make
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_change_made_through_gunicorn_reaches_the_workspaces_websocket(make, django_user_model):
+def test_requests_carry_on_when_the_database_has_closed_the_kept_connections(make):
+    workspace = make.workspace()
+    runtime = make.runtime(workspace)
+    token = issue_token(workspace=workspace)[1]
+    body = json.dumps({"runtime_id": str(runtime.id)}).encode()
+    with web_server() as port:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT now()")
+            started = cursor.fetchone()[0]
+        for _ in range(5):
+            assert daemon_post(port, "/api/daemon/heartbeat", body, token)[0] == 200
+        kept = new_backends(started)
+        assert kept
+        # As a database restart or an administrator would: every kept connection closed
+        # between two requests. Each thread must find out before its next query, not by it.
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s) AS pid", [list(kept)])
+        deadline = time.monotonic() + 10
+        while new_backends(started) & kept:
+            assert time.monotonic() < deadline, "terminated connections still listed"
+            time.sleep(0.05)
+
+        statuses = [daemon_post(port, "/api/daemon/heartbeat", body, token)[0] for _ in range(10)]
+
+    assert statuses == [200] * 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_made_over_http_reaches_the_workspaces_websocket(make, django_user_model):
     workspace = make.workspace()
     member = django_user_model.objects.create_user("member")
     workspace.members.add(member)
     runtime = make.runtime(workspace)
     token = issue_token(workspace=workspace)[1]
-    with gunicorn() as port:
+    with web_server() as port:
 
         def deregister():
             body = json.dumps({"runtime_ids": [str(runtime.id)]}).encode()
@@ -101,37 +130,29 @@ def test_a_change_made_through_gunicorn_reaches_the_workspaces_websocket(make, d
     }
 
 
-def check_config(**variables: str) -> subprocess.CompletedProcess:
-    """gunicorn itself reading its config, as the web process does at start, without serving."""
-    env = {**os.environ, **variables}
-    return subprocess.run(
-        [Path(sys.executable).parent / "gunicorn", "-c", "python:multica.gunicorn_conf",
-         "--check-config", "--print-config"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-
-
-def printed(config: str, name: str) -> str:
-    return next(line for line in config.splitlines() if line.split()[:1] == [name]).split()[-1]
-
-
 @pytest.mark.parametrize("blank", [False, True], ids=["absent", "blank, as compose passes it"])
-def test_gunicorn_defaults_to_two_workers_of_eight_threads(monkeypatch, blank):
+def test_the_web_process_defaults_to_two_workers_of_four_threads(monkeypatch, blank):
     for name in ("WEB_WORKERS", "WEB_THREADS"):
         if blank:
             monkeypatch.setenv(name, "")
         else:
             monkeypatch.delenv(name, raising=False)
-    done = check_config()
-    assert done.returncode == 0, done.stderr
-    assert printed(done.stdout, "worker_class") == "gthread"
-    assert printed(done.stdout, "wsgi_app") == "multica.wsgi:application"
-    assert (printed(done.stdout, "workers"), printed(done.stdout, "threads")) == ("2", "8")
+    monkeypatch.delenv("CONN_MAX_AGE", raising=False)
+
+    server = web.server("127.0.0.1", 8000)
+
+    assert (server.workers, server.blocking_threads) == (2, 4)
+    assert (server.interface, server.target) == ("wsgi", "multica.wsgi:application")
+    assert os.environ["CONN_MAX_AGE"] == "600"
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 @pytest.mark.parametrize("name", ["WEB_WORKERS", "WEB_THREADS"])
-def test_a_bad_worker_count_stops_gunicorn_with_one_clear_line(name, value):
-    done = check_config(**{name: value})
+def test_a_bad_worker_count_stops_the_web_process_with_one_clear_line(name, value):
+    done = subprocess.run(
+        [sys.executable, "-m", "multica.web", "--port", "0"],
+        cwd=BASE_DIR, env={**os.environ, name: value}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
     assert done.returncode != 0
     assert done.stderr.strip() == f"{name} must be a whole number of at least 1, not {value!r}"

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.db import connection
 from django.db.models.functions import Now
 
 from runtimes.models import AgentRuntime, DaemonToken
@@ -167,6 +168,25 @@ def test_heartbeat_brings_an_offline_runtime_back_and_announces_it(daemon, make,
     ]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_is_planned_once_per_database_connection(make):
+    workspace = make.workspace()
+    runtime = make.runtime(workspace)
+    daemon = DaemonClient(workspace)
+
+    def beat_and_count_runs() -> list[tuple]:
+        assert daemon.post("heartbeat", {"runtime_id": str(runtime.id)}).status_code == 200
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name, generic_plans + custom_plans FROM pg_prepared_statements")
+            return cursor.fetchall()
+
+    assert [beat_and_count_runs() for _ in range(3)] == [
+        [("runtime_heartbeat", n)] for n in (1, 2, 3)
+    ]
+    connection.close()  # a new session has no prepared statement: it is prepared again
+    assert beat_and_count_runs() == [("runtime_heartbeat", 1)]
+
+
 def test_heartbeat_for_another_workspaces_runtime_looks_like_no_runtime(daemon, make):
     theirs = make.runtime(make.workspace("other"), seen_ago=60)
     before = snapshot()
@@ -275,6 +295,15 @@ def test_a_request_without_a_live_token_is_unauthorized(daemon, make, case):
     assert response["WWW-Authenticate"] == "Bearer"
     assert response.json() == {"error": "missing, invalid, expired or revoked token"}
     assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "body", [{"runtime_id": "nope"}, {"runtime_id": str(uuid.uuid4())}, {}, None]
+)
+def test_a_bad_token_is_told_so_before_anything_else_that_is_wrong(daemon, body):
+    response = daemon.post("heartbeat", body, token="mdt_" + "a" * 43)
+
+    assert response.status_code == 401
 
 
 def test_a_token_from_another_workspace_cannot_touch_this_ones_runtimes(daemon, make):

@@ -7,6 +7,7 @@ import pytest
 from runtimes import daemons
 from runtimes.models import AgentRuntime
 from runtimes.sweeps import RuntimeChange, sweep_stale_runtimes
+from runtimes.tokens import hash_token, issue_token
 from tests.daemon_client import DaemonClient
 from tests.support import held_open, in_thread, wait_for_lock_wait
 
@@ -37,8 +38,8 @@ def test_heartbeat_behind_a_sweeps_lock_brings_the_runtime_back_announced(make, 
 def test_sweep_steps_around_a_heartbeat_in_flight_and_announces_nothing(make, signal_log):
     workspace = make.workspace()
     runtime = make.runtime(workspace, seen_ago=60)
-    ids = {"workspace_id": workspace.id, "runtime_id": runtime.id}
-    with held_open(daemons.heartbeat, **ids) as beat_outcome:
+    token = hash_token(issue_token(workspace=workspace)[1])
+    with held_open(daemons.heartbeat, token_hash=token, runtime_id=runtime.id) as beat_outcome:
         result = sweep_stale_runtimes(stale_after=STALE_AFTER)
 
     assert not result

@@ -1,0 +1,74 @@
+"""The web process: granian serving the WSGI app (admin and daemon API).
+
+    python -m multica.web [--host 0.0.0.0] [--port 8000]
+
+`WEB_WORKERS` processes (default 2, one per core), each running the app on `WEB_THREADS`
+threads (default 4), so a thread runs while others wait on PostgreSQL. granian's HTTP is Rust:
+the Python left per request is Django's. gunicorn's threaded worker, which this replaced,
+spent as much of its process's Python time on handing connections between its threads as
+Django spent on the request (bench/heartbeats.py). Each thread keeps its database connection,
+so the process holds at most WEB_WORKERS x WEB_THREADS of them (8 by default), which must fit,
+over every replica and beside the other processes, in max_connections.
+"""
+
+import argparse
+import os
+
+from granian import Granian
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+
+# Ten minutes: the threads are a fixed pool (see IDLE_THREAD_SECONDS), so a kept connection is
+# reused by every request its thread serves instead of forking a PostgreSQL backend for each.
+CONN_MAX_AGE_SECONDS = "600"
+# How long an idle thread lives, the longest granian allows. A thread that ends takes its
+# database connection with it; its successor opens a new one.
+IDLE_THREAD_SECONDS = 600
+# How long a kept-alive connection may sit idle, the longest granian allows (its default is
+# 30 s). A daemon beating every 15 s keeps its connection; the proxy drops its idle upstream
+# connections sooner (50 s), so it never sends a request down one being closed here.
+IDLE_CONNECTION_MS = 60_000
+
+
+def positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip() or str(default)
+    if not raw.isdecimal() or int(raw) < 1:
+        raise SystemExit(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return int(raw)
+
+
+def server(host: str, port: int) -> Granian:
+    """The configured granian server, not yet serving; bad settings stop here."""
+    # 2 x 4 sustained as much as 2 x 8 (bench/heartbeats.py), with half the connections.
+    workers, threads = positive_int("WEB_WORKERS", 2), positive_int("WEB_THREADS", 4)
+    # Read by the settings in each worker, which inherits this environment.
+    os.environ.setdefault("CONN_MAX_AGE", CONN_MAX_AGE_SECONDS)
+    return Granian(
+        "multica.wsgi:application",
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=workers,
+        blocking_threads=threads,
+        blocking_threads_idle_timeout=IDLE_THREAD_SECONDS,
+        http1_settings=HTTP1Settings(header_read_timeout=IDLE_CONNECTION_MS),
+        # A worker that dies is replaced.
+        respawn_failed_workers=True,
+        websockets=False,  # daphne's (multica.asgi)
+    )
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8000)
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = arguments()
+    server(args.host, args.port).serve()
+
+
+if __name__ == "__main__":
+    main()
