@@ -2,13 +2,14 @@
 
     python -m multica.web [--host 0.0.0.0] [--port 8000]
 
-`WEB_WORKERS` processes (default 2, one per core), each running the app on `WEB_THREADS`
-threads (default 4), so a thread runs while others wait on PostgreSQL. granian's HTTP is Rust:
-the Python left per request is Django's. gunicorn's threaded worker, which this replaced,
-spent as much of its process's Python time on handing connections between its threads as
-Django spent on the request (bench/heartbeats.py). Each thread keeps its database connection,
-so the process holds at most WEB_WORKERS x WEB_THREADS of them (8 by default), which must fit,
-over every replica and beside the other processes, in max_connections.
+`WEB_WORKERS` processes (default 2, one per core), each running the app on up to
+`WEB_THREADS` threads (default 4), so a thread runs while others wait on PostgreSQL. granian's
+HTTP is Rust: the Python left per request is Django's. gunicorn's threaded worker, which this
+replaced, spent as much of its process's Python time on handing connections between its
+threads as Django spent on the request (a profile at 400 heartbeats/s). Each thread keeps its
+database connection, so the process holds at most WEB_WORKERS x WEB_THREADS of them (8 by
+default), which must fit, over every replica and beside the other processes, in
+max_connections.
 """
 
 import argparse
@@ -18,15 +19,16 @@ from granian import Granian
 from granian.constants import Interfaces
 from granian.http import HTTP1Settings
 
-# Ten minutes: the threads are a fixed pool (see IDLE_THREAD_SECONDS), so a kept connection is
-# reused by every request its thread serves instead of forking a PostgreSQL backend for each.
+# Ten minutes: the threads live on while requests keep coming (see IDLE_THREAD_SECONDS), so a
+# kept connection is reused by every request its thread serves instead of forking a
+# PostgreSQL backend for each.
 CONN_MAX_AGE_SECONDS = "600"
-# How long an idle thread lives, the longest granian allows. A thread that ends takes its
-# database connection with it; its successor opens a new one.
+# How long an idle thread lives (granian's default is 30 s), as long as a kept connection. A
+# thread that ends takes its database connection with it; its successor opens a new one.
 IDLE_THREAD_SECONDS = 600
-# How long a kept-alive connection may sit idle, the longest granian allows (its default is
-# 30 s). A daemon beating every 15 s keeps its connection; the proxy drops its idle upstream
-# connections sooner (50 s), so it never sends a request down one being closed here.
+# How long a kept-alive connection may sit idle (granian's default is 30 s). A daemon beating
+# every 15 s keeps its connection; the proxy drops its idle upstream connections sooner (50 s),
+# so it never sends a request down one being closed here.
 IDLE_CONNECTION_MS = 60_000
 
 
@@ -41,8 +43,6 @@ def server(host: str, port: int) -> Granian:
     """The configured granian server, not yet serving; bad settings stop here."""
     # 2 x 4 sustained as much as 2 x 8 (bench/heartbeats.py), with half the connections.
     workers, threads = positive_int("WEB_WORKERS", 2), positive_int("WEB_THREADS", 4)
-    # Read by the settings in each worker, which inherits this environment.
-    os.environ.setdefault("CONN_MAX_AGE", CONN_MAX_AGE_SECONDS)
     return Granian(
         "multica.wsgi:application",
         address=host,
@@ -67,7 +67,10 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main() -> None:
     args = arguments()
-    server(args.host, args.port).serve()
+    web = server(args.host, args.port)
+    # Read by the settings in each worker, which inherits this environment.
+    os.environ.setdefault("CONN_MAX_AGE", CONN_MAX_AGE_SECONDS)
+    web.serve()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ changed; callers announce only those rows.
 import re
 import weakref
 
-from django.db import connection
+from django.db import DatabaseError, connection
+from psycopg2.errorcodes import DUPLICATE_PREPARED_STATEMENT, INVALID_SQL_STATEMENT_NAME
 
 MARK_STALE_OFFLINE = """
 WITH stale AS (
@@ -104,15 +105,35 @@ class Prepared:
         return f"${self.params.index(match[1]) + 1}"
 
     def fetch_all(self, **params) -> list[tuple]:
-        placeholders = ", ".join(["%s"] * len(self.params))
+        args = [params[p] for p in self.params]
+        execute = f"EXECUTE {self.name}" + (f" ({', '.join(['%s'] * len(args))})" if args else "")
         with connection.cursor() as cursor:
             if connection.connection not in self.prepared_on:
-                cursor.execute(f"PREPARE {self.name} AS {self.sql}")
-                self.prepared_on.add(connection.connection)
-            cursor.execute(
-                f"EXECUTE {self.name} ({placeholders})", [params[p] for p in self.params]
-            )
+                self._prepare(cursor)
+            try:
+                cursor.execute(execute, args)
+            except DatabaseError as exc:
+                # Gone from the session (a DEALLOCATE, a pooler's reset): prepared again, once.
+                if _sqlstate(exc) != INVALID_SQL_STATEMENT_NAME or not connection.get_autocommit():
+                    raise
+                self._prepare(cursor)
+                cursor.execute(execute, args)
             return cursor.fetchall()
+
+    def _prepare(self, cursor) -> None:
+        try:
+            cursor.execute(f"PREPARE {self.name} AS {self.sql}")
+        except DatabaseError as exc:
+            # A session kept by a pooler may hold one already, perhaps another release's.
+            if _sqlstate(exc) != DUPLICATE_PREPARED_STATEMENT or not connection.get_autocommit():
+                raise
+            cursor.execute(f"DEALLOCATE {self.name}")
+            cursor.execute(f"PREPARE {self.name} AS {self.sql}")
+        self.prepared_on.add(connection.connection)
+
+
+def _sqlstate(exc: DatabaseError) -> str | None:
+    return getattr(exc.__cause__, "pgcode", None)
 
 
 # --- The daemon-facing API ------------------------------------------------------------------
@@ -167,7 +188,9 @@ UPDATE agent_runtime AS r
 SET status = 'online', last_seen_at = now(), offline_at = NULL
 FROM old
 WHERE r.id = old.id
-RETURNING r.id, r.workspace_id, old.status
+-- text, not the column's varchar(16): a prepared statement whose result type changes (a
+-- migration widening the column) fails on every call, in every session that prepared it.
+RETURNING r.id, r.workspace_id, old.status::text
 """,
 )
 

@@ -21,7 +21,7 @@ from tests.support import BASE_DIR, WEB, daemon_post, database_url, web_process
 THREADS = 2
 
 
-def web_server():
+def web_server(**variables: str):
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -29,6 +29,7 @@ def web_server():
         "SECRET_KEY": "test-only",
         "WEB_WORKERS": "1",
         "WEB_THREADS": str(THREADS),
+        **variables,
     }
     env.pop("CONN_MAX_AGE", None)  # the web process sets it: that is what is tested
     return web_process(WEB, env)
@@ -77,6 +78,23 @@ def test_heartbeats_reuse_each_threads_database_connection(make):
     assert seen[0] <= seen[-1]
     assert len(set().union(*seen)) <= THREADS
     assert AgentRuntime.objects.filter(status="online").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_process_environment_does_not_reach_requests(make):
+    workspace = make.workspace()
+    runtime = make.runtime(workspace)
+    token = issue_token(workspace=workspace)[1]
+    body = json.dumps({"runtime_id": str(runtime.id)})
+    # The server copies its environment into each request's; left there, this variable
+    # would pass for the header of a client that sent none.
+    with web_server(HTTP_AUTHORIZATION=f"Bearer {token}") as port:
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        client.request("POST", "/api/daemon/heartbeat", body=body)
+        response = client.getresponse()
+        client.close()
+
+    assert response.status == 401
 
 
 @pytest.mark.django_db(transaction=True)
@@ -130,6 +148,20 @@ def test_a_change_made_over_http_reaches_the_workspaces_websocket(make, django_u
     }
 
 
+def configured(**variables: str) -> subprocess.CompletedProcess:
+    """The web process's server as configured from `variables`, built in a process of its own
+    (building one sets up granian's logging) and printed, not started."""
+    show = (
+        "from multica import web; s = web.server('127.0.0.1', 8000); "
+        "print(s.workers, s.blocking_threads, s.interface, s.target, "
+        "s.http1_settings.header_read_timeout, s.respawn_failed_workers)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", show], cwd=BASE_DIR, env={**os.environ, **variables},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("blank", [False, True], ids=["absent", "blank, as compose passes it"])
 def test_the_web_process_defaults_to_two_workers_of_four_threads(monkeypatch, blank):
     for name in ("WEB_WORKERS", "WEB_THREADS"):
@@ -137,13 +169,13 @@ def test_the_web_process_defaults_to_two_workers_of_four_threads(monkeypatch, bl
             monkeypatch.setenv(name, "")
         else:
             monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("CONN_MAX_AGE", raising=False)
 
-    server = web.server("127.0.0.1", 8000)
+    done = configured()
 
-    assert (server.workers, server.blocking_threads) == (2, 4)
-    assert (server.interface, server.target) == ("wsgi", "multica.wsgi:application")
-    assert os.environ["CONN_MAX_AGE"] == "600"
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [
+        "2", "4", "wsgi", "multica.wsgi:application", str(web.IDLE_CONNECTION_MS), "True"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])

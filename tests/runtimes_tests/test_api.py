@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 from django.db.models.functions import Now
 
+from runtimes import queries
 from runtimes.models import AgentRuntime, DaemonToken
 from runtimes.sweeps import RuntimeChange
 from runtimes.tokens import issue_token
@@ -185,6 +186,36 @@ def test_the_heartbeat_is_planned_once_per_database_connection(make):
     ]
     connection.close()  # a new session has no prepared statement: it is prepared again
     assert beat_and_count_runs() == [("runtime_heartbeat", 1)]
+
+
+def run_sql(sql: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "DEALLOCATE runtime_heartbeat",  # as a pooler resetting the session would
+        "DEALLOCATE runtime_heartbeat; PREPARE runtime_heartbeat AS SELECT 1",  # another release's
+    ],
+    ids=["gone", "another"],
+)
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_survives_its_prepared_statement_going_stale(make, change):
+    runtime = make.runtime(status="offline", offline_at=Now())
+    daemon = DaemonClient(runtime.workspace)
+    body = {"runtime_id": str(runtime.id)}
+    assert daemon.post("heartbeat", body).status_code == 200
+    run_sql(change)
+    if "PREPARE" in change:  # a session handed over by a pooler is a new driver connection
+        queries.HEARTBEAT.prepared_on.discard(connection.connection)
+    AgentRuntime.objects.filter(id=runtime.id).update(status="offline", offline_at=Now())
+
+    response = daemon.post("heartbeat", body)
+
+    assert (response.status_code, response.json()["status"]) == (200, "online")
+    assert AgentRuntime.objects.get(id=runtime.id).status == "online"
 
 
 def test_heartbeat_for_another_workspaces_runtime_looks_like_no_runtime(daemon, make):
