@@ -137,7 +137,7 @@ def start_server(url: str, name: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench-only"}
     env.pop("CONN_MAX_AGE", None)  # each server's own: kept by the web process, not by daphne
     command, handed = SERVERS[name], []
-    if "{fd}" in SERVERS[name]:
+    if "{fd}" in command:
         # daphne is handed a socket bound here, so that it accepts from its first moment.
         listener = socket.create_server(("127.0.0.1", port), backlog=4096)
         listener.set_inheritable(True)

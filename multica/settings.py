@@ -88,7 +88,7 @@ DATABASES = {
 }
 # 0: under ASGI every request runs on a thread of its own, so a kept connection is a leaked one
 # (hundreds of idle sessions, then "too many clients"). The web process (multica.web) raises it
-# for its fixed pool of threads.
+# for its pool of long-lived threads.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured(

@@ -159,20 +159,21 @@ DAPHNE = ["daphne", "--fd", "{fd}", "multica.asgi:application"]
 def web_process(command: list[str], env: dict) -> Iterator[int]:
     """Runs `command` (WEB or DAPHNE) from the virtualenv until it serves HTTP; yields the
     port. Its output is printed at the end, to be seen with a failure."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.set_inheritable(True)
-    port = listener.getsockname()[1]
-    handed = "{fd}" in command
-    if not handed:
-        listener.close()
-    program, *args = (arg.format(fd=listener.fileno(), port=port) for arg in command)
+    handed = []
+    if "{fd}" in command:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.set_inheritable(True)
+        port, handed = listener.getsockname()[1], [listener.fileno()]
+    else:
+        port = free_port()
+    program, *args = (arg.format(fd=handed and handed[0], port=port) for arg in command)
     with tempfile.TemporaryFile("w+") as output:
         process = subprocess.Popen(
             [str(Path(sys.executable).parent / program), *args],
-            cwd=BASE_DIR, env=env, pass_fds=[listener.fileno()] if handed else [],
-            stdout=output, stderr=output,
+            cwd=BASE_DIR, env=env, pass_fds=handed, stdout=output, stderr=output,
         )  # fmt: skip
-        listener.close()
+        if handed:
+            listener.close()
         try:
             wait_for_http(port, process)
             yield port

@@ -95,7 +95,7 @@ def settings_read_from_environment() -> set[str]:
     return set(re.findall(r'(?:env\.\w+|positive_seconds)\("([A-Z_]+)"', source))
 
 
-# Each process's own default: kept connections for the web process's fixed threads (it sets
+# Each process's own default: kept connections for the web process's threads (it sets
 # it), none under daphne's thread per request. One value for all would break one of them.
 PER_PROCESS = {"CONN_MAX_AGE"}
 

@@ -148,17 +148,16 @@ def test_a_change_made_over_http_reaches_the_workspaces_websocket(make, django_u
     }
 
 
-def configured(**variables: str) -> subprocess.CompletedProcess:
-    """The web process's server as configured from `variables`, built in a process of its own
-    (building one sets up granian's logging) and printed, not started."""
+def configured() -> subprocess.CompletedProcess:
+    """The web process's server as configured from the environment, built in a process of its
+    own (building one sets up granian's logging) and printed, not started."""
     show = (
         "from multica import web; s = web.server('127.0.0.1', 8000); "
         "print(s.workers, s.blocking_threads, s.interface, s.target, "
         "s.http1_settings.header_read_timeout, s.respawn_failed_workers)"
     )
     return subprocess.run(
-        [sys.executable, "-c", show], cwd=BASE_DIR, env={**os.environ, **variables},
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", show], cwd=BASE_DIR, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
 
 
