@@ -28,9 +28,10 @@ run test bench: export DEBUG ?= 1
 test: $(INSTALLED) lint ## lint, migrations check and the test suite
 	$(LOCAL) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest $(PYTEST_ARGS)'
 
-lint: $(INSTALLED) ## ruff check and format check
+lint: $(INSTALLED) ## ruff check, format check and the import layers (pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(INSTALLED) ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -41,12 +41,13 @@ from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from multica import realtime  # noqa: E402
+from realtime import receivers  # noqa: E402
 from runtimes.models import Agent, AgentRuntime, Workspace  # noqa: E402
-from runtimes.sweeps import CHUNK_SIZE, sweep_stale_runtimes  # noqa: E402
+from sweeper.results import CHUNK_SIZE  # noqa: E402
+from sweeper.sweeps import sweep_stale_runtimes  # noqa: E402
+from tasks.changes import FailedTask  # noqa: E402
 from tasks.models import AgentTask  # noqa: E402
 from tasks.signals import tasks_failed  # noqa: E402
-from tasks.sweeps import FailedTask  # noqa: E402
 
 
 def failed_tasks(workspace_id, count: int) -> list[FailedTask]:
@@ -82,9 +83,9 @@ def one_by_one(workspace, count: int):
     def send():
         layer = get_channel_layer()
         for task in tasks:
-            event = realtime.event("task:failed", task.workspace_id, realtime.task_payload(task))
-            message = {"type": realtime.BATCH_MESSAGE_TYPE, "events": [event]}
-            async_to_sync(layer.group_send)(realtime.group_name(task.workspace_id), message)
+            event = receivers.event("task:failed", task.workspace_id, receivers.task_payload(task))
+            message = {"type": receivers.BATCH_MESSAGE_TYPE, "events": [event]}
+            async_to_sync(layer.group_send)(receivers.group_name(task.workspace_id), message)
 
     return send, {str(task.id) for task in tasks}
 

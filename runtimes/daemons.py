@@ -11,17 +11,12 @@ from uuid import UUID
 
 from django.db import transaction
 
+from common.errors import Conflict, NotAuthenticated, NotFound
+from common.signals import send_on_commit
+from common.sql import fetch, fetch_one
 from runtimes import queries
-from runtimes.signals import runtimes_changed, send_on_commit
-from runtimes.sweeps import RuntimeChange
-
-
-class NotFound(Exception):
-    """No such row in the caller's workspace (another workspace's rows look the same)."""
-
-
-class Conflict(Exception):
-    """The row is in a state that does not allow the move."""
+from runtimes.changes import RuntimeChange
+from runtimes.signals import runtimes_changed
 
 
 @dataclass(frozen=True)
@@ -34,6 +29,7 @@ class RuntimeSpec:
 @dataclass(frozen=True)
 class RegisteredRuntime:
     id: UUID
+    workspace_id: UUID
     name: str
     provider: str
     status: str
@@ -44,38 +40,40 @@ def register(
 ) -> list[RegisteredRuntime]:
     """Upserts one online runtime per provider on (workspace, daemon_id, provider), seen now.
     Returns them in the order given; announces them all as `register`."""
-    # Upserting in provider order keeps two registers of one daemon from deadlocking.
-    order = sorted(range(len(runtimes)), key=lambda i: runtimes[i].provider)
-    rows = [None] * len(runtimes)
+    registered: dict[int, RegisteredRuntime] = {}
     with transaction.atomic():
-        for i in order:
-            spec = runtimes[i]
-            (rows[i],) = queries.fetch_all(
+        # Upserting in provider order keeps two registers of one daemon from deadlocking.
+        for i in sorted(range(len(runtimes)), key=lambda i: runtimes[i].provider):
+            registered[i] = fetch_one(
                 queries.REGISTER_RUNTIME,
+                into=RegisteredRuntime,
                 workspace_id=workspace_id,
                 daemon_id=daemon_id,
                 device_name=device_name,
-                name=spec.name,
-                provider=spec.provider,
-                version=spec.version,
+                name=runtimes[i].name,
+                provider=runtimes[i].provider,
+                version=runtimes[i].version,
             )
-        _announce("register", [RuntimeChange(id=row[0], workspace_id=row[1]) for row in rows])
-    return [RegisteredRuntime(id=r[0], name=r[2], provider=r[3], status=r[4]) for r in rows]
+        in_order = [registered[i] for i in range(len(runtimes))]
+        changes = [RuntimeChange(id=r.id, workspace_id=r.workspace_id) for r in in_order]
+        _announce("register", changes)
+    return in_order
 
 
 def heartbeat(*, token_hash: str, runtime_id: UUID) -> bool:
-    """Sets the runtime online and seen now, if the token is live and the runtime is in its
-    workspace (NotFound otherwise). Returns whether it was offline, in which case the comeback
-    is announced as `online`."""
+    """Sets the runtime online and seen now, if the token is live (NotAuthenticated otherwise)
+    and the runtime is in its workspace (NotFound otherwise). Returns whether it was offline,
+    in which case the comeback is announced as `online`."""
     # A single statement, so no explicit transaction: the row lock it takes is held only for
     # the statement (or the caller's transaction), and the sweep skips a locked runtime.
-    rows = queries.HEARTBEAT.fetch_all(token_hash=token_hash, runtime_id=runtime_id)
-    if not rows:
+    beat = queries.HEARTBEAT.fetch_one(token_hash=token_hash, runtime_id=runtime_id)
+    if beat is None:
+        raise NotAuthenticated("missing, invalid, expired or revoked token")
+    if beat.runtime_id is None:
         raise NotFound("runtime not found")
-    runtime_id, workspace_id, old_status = rows[0]
-    came_back = old_status != "online"
+    came_back = beat.old_status != "online"
     if came_back:
-        _announce("online", [RuntimeChange(id=runtime_id, workspace_id=workspace_id)])
+        _announce("online", [RuntimeChange(id=beat.runtime_id, workspace_id=beat.workspace_id)])
     return came_back
 
 
@@ -85,16 +83,16 @@ def deregister(*, workspace_id: UUID, runtime_ids: list[UUID]) -> list[RuntimeCh
     announces the runtimes that were online."""
     ids = sorted(set(runtime_ids))
     with transaction.atomic():
-        locked = queries.fetch_all(
-            queries.LOCK_WORKSPACE_RUNTIMES, workspace_id=workspace_id, runtime_ids=ids
-        )
+        locked = fetch(queries.LOCK_WORKSPACE_RUNTIMES, workspace_id=workspace_id, runtime_ids=ids)
         if len(locked) != len(ids):
-            missing = sorted(set(ids) - {row[0] for row in locked})
+            missing = sorted(set(ids) - {row.id for row in locked})
             raise NotFound(f"runtime not found: {missing[0]}")
-        rows = queries.fetch_all(
-            queries.DEREGISTER_RUNTIMES, workspace_id=workspace_id, runtime_ids=ids
+        changed = fetch(
+            queries.DEREGISTER_RUNTIMES,
+            into=RuntimeChange,
+            workspace_id=workspace_id,
+            runtime_ids=ids,
         )
-        changed = [RuntimeChange(id=row[0], workspace_id=row[1]) for row in rows]
         _announce("deregister", changed)
     return changed
 
@@ -103,12 +101,12 @@ def lock_for_claim(*, workspace_id: UUID, runtime_id: UUID) -> None:
     """Within the caller's transaction: holds the runtime so that no sweep marks it offline
     before the claim commits. Raises NotFound, or Conflict for an offline runtime (whose
     claimed work the next sweep would fail at once)."""
-    rows = queries.fetch_all(
+    runtime = fetch_one(
         queries.LOCK_RUNTIME_FOR_CLAIM, workspace_id=workspace_id, runtime_id=runtime_id
     )
-    if not rows:
+    if runtime is None:
         raise NotFound("runtime not found")
-    if rows[0][0] != "online":
+    if runtime.status != "online":
         raise Conflict("runtime is offline: send a heartbeat first")
 
 

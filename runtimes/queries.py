@@ -1,14 +1,11 @@
-"""Named SQL for the runtime transitions the ORM cannot say (UPDATE ... RETURNING).
+"""Named SQL for the runtime and agent transitions the ORM cannot say (UPDATE ... RETURNING).
 
 Every statement repeats its whole guard, takes `now()` from PostgreSQL and returns the rows it
 changed; callers announce only those rows.
 """
 
-import re
-import weakref
-
-from django.db import DatabaseError, connection
-from psycopg2.errorcodes import DUPLICATE_PREPARED_STATEMENT, INVALID_SQL_STATEMENT_NAME
+from common.sql import Prepared
+from common.states import ACTIVE
 
 MARK_STALE_OFFLINE = """
 WITH stale AS (
@@ -43,16 +40,18 @@ FOR NO KEY UPDATE SKIP LOCKED
 
 # `work_pending` := whether the runtime still has live work, written only where it changes:
 # a task skipped because its holder had it locked keeps the flag up for the next sweep.
-SETTLE_WORK_PENDING = """
+SETTLE_WORK_PENDING = f"""
 UPDATE agent_runtime AS r
 SET work_pending = NOT r.work_pending
 WHERE r.id IN (SELECT unnest(%(runtime_ids)s::uuid[])) AND r.status = 'offline'
   AND r.work_pending <> EXISTS (
       SELECT 1 FROM agent_task AS t
-      WHERE t.runtime_id = r.id AND t.status IN ('dispatched', 'running')
+      WHERE t.runtime_id = r.id AND t.status IN {ACTIVE}
   )
 RETURNING r.id
 """
+
+# --- Agents: every write to `agent` ----------------------------------------------------------
 
 # Two statements, so that the UPDATE takes its snapshot after the locks are held: a concurrent
 # sweep that failed this agent's other task has committed by then, and its failure is seen.
@@ -67,74 +66,25 @@ ORDER BY id
 FOR UPDATE
 """
 
-IDLE_AGENTS_WITHOUT_WORK = """
+IDLE_AGENTS_WITHOUT_WORK = f"""
 UPDATE agent AS a
 SET status = 'idle'
 WHERE a.id IN (SELECT unnest(%(agent_ids)s::uuid[]))
   AND a.status = 'working'
   AND NOT EXISTS (
       SELECT 1 FROM agent_task AS t
-      WHERE t.agent_id = a.id AND t.status IN ('dispatched', 'running')
+      WHERE t.agent_id = a.id AND t.status IN {ACTIVE}
   )
 RETURNING a.id, a.workspace_id, a.status
 """
 
-
-def fetch_all(sql: str, **params) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-class Prepared:
-    """A statement PostgreSQL plans once per connection instead of on every run. Planning the
-    heartbeat cost more than running it: 0.56 ms of PostgreSQL's CPU a heartbeat, 0.22 ms
-    prepared. A prepared statement lives in its database session, so this needs the session to
-    be the app's own from one request to the next: a direct connection or a session-mode
-    pooler, not transaction-mode pooling."""
-
-    def __init__(self, name: str, sql: str):
-        self.name, self.params = name, []
-        self.sql = re.sub(r"%\((\w+)\)s", self._number, sql)
-        # The driver connections it is prepared on; a reconnect is a new one, prepared anew.
-        self.prepared_on = weakref.WeakSet()
-
-    def _number(self, match: re.Match) -> str:
-        if match[1] not in self.params:
-            self.params.append(match[1])
-        return f"${self.params.index(match[1]) + 1}"
-
-    def fetch_all(self, **params) -> list[tuple]:
-        args = [params[p] for p in self.params]
-        execute = f"EXECUTE {self.name}" + (f" ({', '.join(['%s'] * len(args))})" if args else "")
-        with connection.cursor() as cursor:
-            if connection.connection not in self.prepared_on:
-                self._prepare(cursor)
-            try:
-                cursor.execute(execute, args)
-            except DatabaseError as exc:
-                # Gone from the session (a DEALLOCATE, a pooler's reset): prepared again, once.
-                if _sqlstate(exc) != INVALID_SQL_STATEMENT_NAME or not connection.get_autocommit():
-                    raise
-                self._prepare(cursor)
-                cursor.execute(execute, args)
-            return cursor.fetchall()
-
-    def _prepare(self, cursor) -> None:
-        try:
-            cursor.execute(f"PREPARE {self.name} AS {self.sql}")
-        except DatabaseError as exc:
-            # A session kept by a pooler may hold one already, perhaps another release's.
-            if _sqlstate(exc) != DUPLICATE_PREPARED_STATEMENT or not connection.get_autocommit():
-                raise
-            cursor.execute(f"DEALLOCATE {self.name}")
-            cursor.execute(f"PREPARE {self.name} AS {self.sql}")
-        self.prepared_on.add(connection.connection)
-
-
-def _sqlstate(exc: DatabaseError) -> str | None:
-    return getattr(exc.__cause__, "pgcode", None)
-
+# Only an idle agent is put to work: blocked, error and offline belong to other parts of the
+# platform, and the sweeps reconcile only `working` back to `idle`.
+AGENT_STARTS_WORKING = """
+UPDATE agent SET status = 'working'
+WHERE id = %(agent_id)s AND status = 'idle'
+RETURNING id, workspace_id, status
+"""
 
 # --- The daemon-facing API ------------------------------------------------------------------
 
@@ -175,7 +125,7 @@ RETURNING r.id, r.workspace_id, r.name, r.provider, r.status
 # The busiest call, so one statement does the whole request: the token check, then the update.
 # The old status comes from a row lock taken first: if a sweep holds the runtime, the heartbeat
 # waits for it and then reads the committed `offline`, so the comeback is announced. No row:
-# the token is not live, or the runtime is not in its workspace; the caller tells them apart.
+# the token is not live; a row without a runtime: the runtime is not in the token's workspace.
 HEARTBEAT = Prepared(
     "runtime_heartbeat",
     LIVE_TOKEN
@@ -183,14 +133,16 @@ HEARTBEAT = Prepared(
     SELECT r.id, r.status FROM agent_runtime AS r JOIN live USING (workspace_id)
     WHERE r.id = %(runtime_id)s
     FOR UPDATE OF r
+), beat AS (
+    UPDATE agent_runtime AS r
+    SET status = 'online', last_seen_at = now(), offline_at = NULL
+    FROM old
+    WHERE r.id = old.id
+    -- text, not the column's varchar(16): a prepared statement whose result type changes (a
+    -- migration widening the column) fails on every call, in every session that prepared it.
+    RETURNING r.id, old.status::text AS old_status
 )
-UPDATE agent_runtime AS r
-SET status = 'online', last_seen_at = now(), offline_at = NULL
-FROM old
-WHERE r.id = old.id
--- text, not the column's varchar(16): a prepared statement whose result type changes (a
--- migration widening the column) fails on every call, in every session that prepared it.
-RETURNING r.id, r.workspace_id, old.status::text
+SELECT live.workspace_id, beat.id AS runtime_id, beat.old_status FROM live LEFT JOIN beat ON true
 """,
 )
 

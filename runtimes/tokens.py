@@ -9,6 +9,7 @@ from uuid import UUID
 
 from django.db.models.functions import Now
 
+from common.sql import fetch_one
 from runtimes import queries
 from runtimes.models import DaemonToken, Workspace
 
@@ -40,5 +41,5 @@ def authenticate(raw: str) -> UUID | None:
     """The workspace of a live (unrevoked, unexpired) token, or None."""
     if not raw.startswith(TOKEN_PREFIX):
         return None
-    rows = queries.fetch_all(queries.AUTHENTICATE_TOKEN, token_hash=hash_token(raw))
-    return rows[0][0] if rows else None
+    live = fetch_one(queries.AUTHENTICATE_TOKEN, token_hash=hash_token(raw))
+    return live.workspace_id if live else None

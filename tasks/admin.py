@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.utils.text import Truncator
 
-from runtimes.admin import EstimatedCountPaginator
+from common.admin import EstimatedCountPaginator
 from tasks.models import AgentTask
 
 ERROR_PREVIEW_CHARS = 60

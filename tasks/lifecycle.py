@@ -2,106 +2,75 @@
 
 Each move is one guarded UPDATE scoped to the caller's workspace (see `queries`): a task in
 the wrong state answers Conflict and changes nothing; another workspace's task is NotFound.
+The agents these moves put to work or leave idle are the daemon API's to settle.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import NoReturn
 from uuid import UUID
 
-from django.db import transaction
-
-from runtimes import daemons
-from runtimes.daemons import Conflict, NotFound
-from runtimes.queries import fetch_all
-from runtimes.signals import agents_status_changed, send_on_commit
-from runtimes.sweeps import AgentChange, idle_agents_without_work
+from common.errors import Conflict, NotFound
+from common.sql import fetch, fetch_one
 from tasks import queries
-from tasks.sweeps import announce_failed
+from tasks.changes import ClaimedTask, FailedTask, MovedTask
+from tasks.steps import announce_failed
 
 
-@dataclass(frozen=True)
-class ClaimedTask:
-    id: UUID
-    agent_id: UUID
-    issue_id: UUID
-    runtime_id: UUID
-    priority: int
-    status: str
+def claim_next(*, runtime_id: UUID) -> ClaimedTask | None:
+    """Within the caller's transaction, which holds the runtime: dispatches its queued task of
+    highest priority (then oldest) whose agent has fewer active tasks than its limit, or
+    returns None."""
+    agents = fetch(queries.LOCK_AGENTS_WITH_QUEUED_WORK, runtime_id=runtime_id)
+    if not agents:
+        return None
+    return fetch_one(
+        queries.CLAIM_NEXT_TASK,
+        into=ClaimedTask,
+        runtime_id=runtime_id,
+        agent_ids=[agent.id for agent in agents],
+    )
 
 
-def claim_task(*, workspace_id: UUID, runtime_id: UUID) -> ClaimedTask | None:
-    """Dispatches the runtime's queued task of highest priority (then oldest) whose agent has
-    fewer active tasks than its limit, and sets an idle agent working. Returns None when there
-    is none. Raises NotFound, or Conflict for an offline runtime."""
-    with transaction.atomic():
-        daemons.lock_for_claim(workspace_id=workspace_id, runtime_id=runtime_id)
-        rows = fetch_all(queries.LOCK_AGENTS_WITH_QUEUED_WORK, runtime_id=runtime_id)
-        if not rows:
-            return None
-        rows = fetch_all(
-            queries.CLAIM_NEXT_TASK, runtime_id=runtime_id, agent_ids=[row[0] for row in rows]
-        )
-        if not rows:
-            return None
-        task = ClaimedTask(*rows[0])
-        _set_working(task.agent_id)
-    return task
-
-
-def start_task(*, workspace_id: UUID, task_id: UUID) -> str:
+def start_task(*, workspace_id: UUID, task_id: UUID) -> MovedTask:
     """dispatched -> running."""
-    rows = fetch_all(queries.START_TASK, workspace_id=workspace_id, task_id=task_id)
-    return _moved(rows, workspace_id, task_id, "dispatched")
+    moved = fetch_one(
+        queries.START_TASK, into=MovedTask, workspace_id=workspace_id, task_id=task_id
+    )
+    return moved or _refuse(workspace_id, task_id, "dispatched")
 
 
-def complete_task(*, workspace_id: UUID, task_id: UUID, result: dict) -> str:
-    """running -> completed, keeping `result`; idles the agent if it has nothing else."""
-    with transaction.atomic():
-        rows = fetch_all(
-            queries.COMPLETE_TASK,
-            workspace_id=workspace_id,
-            task_id=task_id,
-            result=json.dumps(result),
-        )
-        status = _moved(rows, workspace_id, task_id, "running")
-        idle_agents_without_work(agent_ids=[rows[0][1]])
-    return status
+def complete_task(*, workspace_id: UUID, task_id: UUID, result: dict) -> MovedTask:
+    """running -> completed, keeping `result`."""
+    moved = fetch_one(
+        queries.COMPLETE_TASK,
+        into=MovedTask,
+        workspace_id=workspace_id,
+        task_id=task_id,
+        result=json.dumps(result),
+    )
+    return moved or _refuse(workspace_id, task_id, "running")
 
 
-def fail_task(*, workspace_id: UUID, task_id: UUID, error: str) -> str:
+def fail_task(*, workspace_id: UUID, task_id: UUID, error: str) -> FailedTask:
     """dispatched | running -> failed with `agent_error`; announced like a sweep's failure."""
-    with transaction.atomic():
-        rows = fetch_all(queries.FAIL_TASK, workspace_id=workspace_id, task_id=task_id, error=error)
-        if not rows:
-            _refuse(workspace_id, task_id, "dispatched or running")
-        announce_failed(rows)
-    return "failed"
+    failed = fetch(
+        queries.FAIL_TASK, into=FailedTask, workspace_id=workspace_id, task_id=task_id, error=error
+    )
+    if not failed:
+        _refuse(workspace_id, task_id, "dispatched or running")
+    return announce_failed(failed)[0]
 
 
 def task_status(*, workspace_id: UUID, task_id: UUID) -> str:
-    rows = fetch_all(queries.TASK_STATUS, workspace_id=workspace_id, task_id=task_id)
-    if not rows:
+    task = fetch_one(queries.TASK_STATUS, workspace_id=workspace_id, task_id=task_id)
+    if task is None:
         raise NotFound("task not found")
-    return rows[0][0]
-
-
-def _moved(rows: list[tuple], workspace_id: UUID, task_id: UUID, expected: str) -> str:
-    if not rows:
-        _refuse(workspace_id, task_id, expected)
-    return rows[0][2]
+    return task.status
 
 
 def _refuse(workspace_id: UUID, task_id: UUID, expected: str) -> NoReturn:
     """The guarded update changed nothing: say whether the task is missing or elsewhere."""
     status = task_status(workspace_id=workspace_id, task_id=task_id)
     raise Conflict(f"task is {status}, not {expected}")
-
-
-def _set_working(agent_id: UUID) -> None:
-    rows = fetch_all(queries.AGENT_STARTS_WORKING, agent_id=agent_id)
-    changed = [AgentChange(id=row[0], workspace_id=row[1], status=row[2]) for row in rows]
-    if changed:
-        send_on_commit(agents_status_changed, sender=AgentChange, agents=changed)

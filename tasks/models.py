@@ -3,9 +3,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from common.states import ACTIVE_TASK_STATUSES
 from runtimes.models import Agent, AgentRuntime
-
-ACTIVE_STATUSES = ("dispatched", "running")
 
 
 class AgentTask(models.Model):
@@ -68,12 +67,12 @@ class AgentTask(models.Model):
             models.Index(
                 fields=["runtime"],
                 name="agent_task_active_runtime_idx",
-                condition=Q(status__in=ACTIVE_STATUSES),
+                condition=Q(status__in=ACTIVE_TASK_STATUSES),
             ),
             models.Index(
                 fields=["agent"],
                 name="agent_task_active_agent_idx",
-                condition=Q(status__in=ACTIVE_STATUSES),
+                condition=Q(status__in=ACTIVE_TASK_STATUSES),
             ),
             models.Index(
                 fields=["dispatched_at"],

@@ -4,14 +4,21 @@ Every statement repeats its whole guard, takes `now()` from PostgreSQL and retur
 changed, with the runtime's workspace so that each event can name it.
 """
 
+from common.states import ACTIVE
+
+# The columns of a `tasks.changes.FailedTask`, for each statement that fails tasks.
+FAILED_TASK = (
+    "t.id, t.agent_id, t.issue_id, t.runtime_id, r.workspace_id, t.failure_reason, t.error"
+)
+
 # Tasks a daemon or another sweep holds are skipped, never waited on: the holder decides
 # their fate, and a task that completes meanwhile must stay completed.
-FAIL_ACTIVE_TASKS_OF_OFFLINE_RUNTIMES = """
+FAIL_ACTIVE_TASKS_OF_OFFLINE_RUNTIMES = f"""
 WITH doomed AS (
     SELECT t.id FROM agent_task AS t
     JOIN agent_runtime AS r ON r.id = t.runtime_id
     WHERE t.runtime_id = ANY(%(runtime_ids)s::uuid[])
-      AND t.status IN ('dispatched', 'running') AND r.status = 'offline'
+      AND t.status IN {ACTIVE} AND r.status = 'offline'
     FOR UPDATE OF t SKIP LOCKED
 )
 UPDATE agent_task AS t
@@ -19,16 +26,15 @@ SET status = 'failed', error = %(error)s, failure_reason = 'runtime_offline',
     completed_at = now()
 FROM doomed, agent_runtime AS r
 WHERE t.id = doomed.id AND r.id = t.runtime_id
-  AND t.status IN ('dispatched', 'running') AND r.status = 'offline'
-RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, r.workspace_id, t.failure_reason,
-          t.error
+  AND t.status IN {ACTIVE} AND r.status = 'offline'
+RETURNING {FAILED_TASK}
 """
 
 # One pick per state, each ordered by its own partial index: finished tasks keep old
 # dispatched_at/started_at values, so the planner expects thousands of matches, and a single
 # OR-ed pick under LIMIT became a sequential scan of the whole table (114 ms idle at 1M
 # tasks, against 0.5 ms this way). Both picks together stay within one chunk.
-FAIL_STUCK_TASKS = """
+FAIL_STUCK_TASKS = f"""
 WITH stuck_dispatched AS (
     SELECT id FROM agent_task
     WHERE status = 'dispatched' AND dispatched_at < now() - %(dispatch_timeout)s
@@ -50,8 +56,7 @@ FROM stuck, agent_runtime AS r
 WHERE t.id = stuck.id AND r.id = t.runtime_id
   AND ((t.status = 'dispatched' AND t.dispatched_at < now() - %(dispatch_timeout)s)
     OR (t.status = 'running' AND t.started_at < now() - %(running_timeout)s))
-RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, r.workspace_id, t.failure_reason,
-          t.error
+RETURNING {FAILED_TASK}
 """
 
 
@@ -70,7 +75,7 @@ ORDER BY a.id
 FOR UPDATE OF a
 """
 
-CLAIM_NEXT_TASK = """
+CLAIM_NEXT_TASK = f"""
 WITH next AS (
     SELECT t.id FROM agent_task AS t
     JOIN agent AS a ON a.id = t.agent_id
@@ -79,7 +84,7 @@ WITH next AS (
       AND t.agent_id = ANY(%(agent_ids)s::uuid[])
       AND (
           SELECT count(*) FROM agent_task AS busy
-          WHERE busy.agent_id = t.agent_id AND busy.status IN ('dispatched', 'running')
+          WHERE busy.agent_id = t.agent_id AND busy.status IN {ACTIVE}
       ) < a.max_concurrent_tasks
     ORDER BY t.priority DESC, t.created_at, t.id
     LIMIT 1
@@ -90,14 +95,6 @@ SET status = 'dispatched', dispatched_at = now()
 FROM next
 WHERE t.id = next.id AND t.status = 'queued'
 RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, t.priority, t.status
-"""
-
-# Only an idle agent is put to work: blocked, error and offline belong to other parts of the
-# platform, and the sweeps reconcile only `working` back to `idle`.
-AGENT_STARTS_WORKING = """
-UPDATE agent SET status = 'working'
-WHERE id = %(agent_id)s AND status = 'idle'
-RETURNING id, workspace_id, status
 """
 
 # The task transitions a daemon makes. Each is scoped to the token's workspace through the
@@ -120,14 +117,13 @@ WHERE t.id = %(task_id)s AND r.id = t.runtime_id AND r.workspace_id = %(workspac
 RETURNING t.id, t.agent_id, t.status
 """
 
-FAIL_TASK = """
+FAIL_TASK = f"""
 UPDATE agent_task AS t
 SET status = 'failed', error = %(error)s, failure_reason = 'agent_error', completed_at = now()
 FROM agent_runtime AS r
 WHERE t.id = %(task_id)s AND r.id = t.runtime_id AND r.workspace_id = %(workspace_id)s
-  AND t.status IN ('dispatched', 'running')
-RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, r.workspace_id, t.failure_reason,
-          t.error
+  AND t.status IN {ACTIVE}
+RETURNING {FAILED_TASK}
 """
 
 TASK_STATUS = """

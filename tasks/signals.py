@@ -3,5 +3,5 @@ changed rows."""
 
 from django.dispatch import Signal
 
-# tasks: list[tasks.sweeps.FailedTask]
+# tasks: list[tasks.changes.FailedTask]
 tasks_failed = Signal()

@@ -1,62 +1,9 @@
-"""Listening the way a browser does: the full ASGI stack (origin check, session auth, routing)
-over the real Redis channel layer, with a real Django session cookie."""
-
-import uuid
+"""Fixtures for listening as a member: a workspace and a logged-in member's session cookie."""
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
-from django.test import Client
 
-from multica import realtime
-from multica.asgi import application
-
-ORIGIN = (b"origin", b"http://localhost")
-
-
-def session_cookie(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
-
-
-def communicator(workspace_id, cookie: str | None = None) -> WebsocketCommunicator:
-    headers = [ORIGIN]
-    if cookie:
-        headers.append((b"cookie", f"sessionid={cookie}".encode()))
-    return WebsocketCommunicator(application, f"/ws/workspaces/{workspace_id}/events/", headers)
-
-
-def listen(workspace_id, cookie: str, action, count: int) -> list[dict]:
-    """Connects as the session's user, runs `action` (sync: a sweep, in the test's thread and
-    database connection), returns the `count` messages that arrive, and checks that nothing
-    else does."""
-    socket = communicator(workspace_id, cookie)
-
-    async def scenario():
-        connected, _ = await socket.connect()
-        assert connected
-        try:
-            await database_sync_to_async(action)()
-            messages = [await socket.receive_json_from(timeout=5) for _ in range(count)]
-            await assert_next_is_a_sentinel(workspace_id, socket)
-            return messages
-        finally:
-            await socket.disconnect()
-
-    return async_to_sync(scenario)()
-
-
-async def assert_next_is_a_sentinel(workspace_id, socket: WebsocketCommunicator) -> None:
-    """Sends a sentinel event down the same path as the sweeps' (the channel layer, to the
-    workspace's group) and checks it is the next message: whatever the action sent was sent
-    before it, so a surplus message would have come first, however late it was delivered."""
-    sentinel = realtime.event("test:sentinel", workspace_id, {"nonce": uuid.uuid4().hex})
-    message = {"type": realtime.BATCH_MESSAGE_TYPE, "events": [sentinel]}
-    await get_channel_layer().group_send(realtime.group_name(workspace_id), message)
-    assert await socket.receive_json_from(timeout=5) == sentinel
+from realtime import receivers
+from tests.helpers.websockets import session_cookie
 
 
 @pytest.fixture
@@ -71,4 +18,4 @@ def member(make, django_user_model):
 @pytest.fixture(autouse=True)
 def _channel_layer_fresh(monkeypatch):
     # A test that took the channel layer down must not leave the others skipping announcements.
-    monkeypatch.setattr(realtime, "_layer_down_until", 0.0)
+    monkeypatch.setattr(receivers, "_layer_down_until", 0.0)

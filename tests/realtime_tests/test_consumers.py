@@ -9,12 +9,12 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.db import transaction
 
+from runtimes.changes import RuntimeChange
 from runtimes.models import AgentRuntime
 from runtimes.signals import runtimes_changed
-from runtimes.sweeps import RuntimeChange, sweep_stale_runtimes
+from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
 from tasks.models import AgentTask
-from tasks.sweeps import sweep_stale_tasks
-from tests.realtime_tests.conftest import communicator, listen, session_cookie
+from tests.helpers.websockets import communicator, listen, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from runtimes.admin import EstimatedCountPaginator, human_duration
+from common.admin import EstimatedCountPaginator, human_duration
 from runtimes.models import AgentRuntime
-from tests.conftest import seconds_ago
+from tests.helpers.db import seconds_ago
 
 pytestmark = pytest.mark.django_db
 

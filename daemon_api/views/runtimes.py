@@ -1,0 +1,78 @@
+"""The daemon-facing runtime endpoints under /api/daemon/: register, heartbeat, deregister."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+
+from common.errors import NotFound
+from daemon_api.http import (
+    BadRequest,
+    daemon_endpoint,
+    json_body,
+    list_field,
+    parse_uuid,
+    text_field,
+    uuid_field,
+)
+from runtimes import daemons
+from runtimes.daemons import RuntimeSpec
+
+# One daemon runs a handful of agent backends; a deregister may cover a whole fleet's worth.
+MAX_RUNTIMES_PER_REGISTER = 50
+MAX_RUNTIMES_PER_DEREGISTER = 1000
+
+
+@daemon_endpoint("POST")
+def register(request, caller):
+    body = json_body(request)
+    requested_workspace = uuid_field(body, "workspace_id")
+    daemon_id = text_field(body, "daemon_id", max_length=200)
+    device_name = text_field(body, "device_name", max_length=200, allow_empty=True)
+    specs = [
+        _runtime_spec(item)
+        for item in list_field(body, "runtimes", max_items=MAX_RUNTIMES_PER_REGISTER)
+    ]
+    if len({spec.provider for spec in specs}) != len(specs):
+        raise BadRequest("runtimes: one entry per provider")
+    if requested_workspace != caller.workspace_id:
+        raise NotFound("workspace not found")
+    registered = daemons.register(
+        workspace_id=caller.workspace_id,
+        daemon_id=daemon_id,
+        device_name=device_name,
+        runtimes=specs,
+    )
+    return JsonResponse(
+        {
+            "runtimes": [
+                {"id": r.id, "name": r.name, "provider": r.provider, "status": r.status}
+                for r in registered
+            ]
+        }
+    )
+
+
+def _runtime_spec(item) -> RuntimeSpec:
+    if not isinstance(item, dict):
+        raise BadRequest("runtimes: each item must be an object")
+    return RuntimeSpec(
+        name=text_field(item, "name", max_length=200),
+        provider=text_field(item, "provider", max_length=100),
+        version=text_field(item, "version", max_length=100, allow_empty=True),
+    )
+
+
+# The heartbeat's one statement checks the token again itself (runtimes.queries.HEARTBEAT).
+@daemon_endpoint("POST", token_rechecked=True)
+def heartbeat(request, caller):
+    runtime_id = uuid_field(json_body(request), "runtime_id")
+    daemons.heartbeat(token_hash=caller.token_hash, runtime_id=runtime_id)
+    return JsonResponse({"id": runtime_id, "status": "online"})
+
+
+@daemon_endpoint("POST")
+def deregister(request, caller):
+    items = list_field(json_body(request), "runtime_ids", max_items=MAX_RUNTIMES_PER_DEREGISTER)
+    runtime_ids = [parse_uuid(item, "runtime_ids") for item in items]
+    daemons.deregister(workspace_id=caller.workspace_id, runtime_ids=runtime_ids)
+    return JsonResponse({"runtimes": [{"id": i, "status": "offline"} for i in runtime_ids]})

@@ -1,0 +1,39 @@
+"""The Celery app: configuration from Django settings (`CELERY_*`), tasks from each app's
+`tasks.py`, and the beat schedule of the two sweeps, driven by SWEEP_INTERVAL_SECONDS."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
+
+app = Celery("multica")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def beat_schedule(interval_seconds: int) -> dict:
+    """Both sweeps every `interval_seconds`. A tick not started within one interval expires:
+    after a worker outage the backlog is dropped, not replayed in a burst."""
+    options = {"expires": interval_seconds}
+    return {
+        "sweep-stale-runtimes": {
+            "task": "runtimes.sweep_stale_runtimes",
+            "schedule": interval_seconds,
+            "options": options,
+        },
+        "sweep-stale-tasks": {
+            "task": "tasks.sweep_stale_tasks",
+            "schedule": interval_seconds,
+            "options": options,
+        },
+    }
+
+
+@app.on_after_configure.connect
+def _schedule_sweeps(sender: Celery, **kwargs) -> None:
+    # Here rather than at import: reading Django settings while `multica` itself is still
+    # being imported (settings are part of the package) would be circular.
+    from django.conf import settings
+
+    sender.conf.beat_schedule = beat_schedule(settings.SWEEP_INTERVAL_SECONDS)

