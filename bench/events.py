@@ -43,6 +43,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 
 from realtime import receivers  # noqa: E402
 from runtimes.models import Agent, AgentRuntime, Workspace  # noqa: E402
+from sweeper.config import Rules  # noqa: E402
 from sweeper.results import CHUNK_SIZE  # noqa: E402
 from sweeper.sweeps import sweep_stale_runtimes  # noqa: E402
 from tasks.changes import FailedTask  # noqa: E402
@@ -106,7 +107,7 @@ def real_sweep(workspace, count: int):
 
     def send():
         try:
-            sweep_stale_runtimes(stale_after=timedelta(seconds=45))
+            sweep_stale_runtimes(rules=Rules(stale_after=timedelta(seconds=45)))
         finally:
             connection.close()
 

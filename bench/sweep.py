@@ -19,6 +19,7 @@ from django.db.models.functions import Now
 
 from bench.scratch import scratch_database, setup_django
 from runtimes.signals import agents_status_changed, runtimes_went_offline
+from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
 from tasks.signals import tasks_failed
 
@@ -144,9 +145,10 @@ def timed(fn) -> tuple[float, object]:
 
 def idle_sweeps(runs: int) -> list[float]:
     """Median ms of each sweep with nothing to do; the first run only warms the cache."""
-    runtimes = partial(sweep_stale_runtimes, stale_after=STALE_AFTER)
+    runtimes = partial(sweep_stale_runtimes, rules=Rules(stale_after=STALE_AFTER))
     tasks = partial(
-        sweep_stale_tasks, dispatch_timeout=DISPATCH_TIMEOUT, running_timeout=RUNNING_TIMEOUT
+        sweep_stale_tasks,
+        rules=Rules(dispatch_timeout=DISPATCH_TIMEOUT, running_timeout=RUNNING_TIMEOUT),
     )
     medians = []
     for sweep in (runtimes, tasks):
@@ -172,7 +174,7 @@ def count_announced() -> dict[str, int]:
 
 
 def real_sweep() -> tuple[int, int, int]:
-    result = sweep_stale_runtimes(stale_after=STALE_AFTER)
+    result = sweep_stale_runtimes(rules=Rules(stale_after=STALE_AFTER))
     changed = (result.runtimes_marked_offline, result.tasks_failed, result.agents_changed)
     return tuple(len(rows) for rows in changed)
 

@@ -1,5 +1,7 @@
-"""The daemon API's task moves that change an agent too, each in one transaction: a claim puts
-its agent to work, and a task that ends leaves its agent idle when it has nothing else."""
+"""The daemon API's task moves, each with what it does to the agent, in one transaction: a
+claim puts its agent to work, a task that ends leaves its agent idle when it has nothing else.
+A move the task's state refuses is answered from `lifecycle.refuse`, after the transaction, so
+that a report contradicting the sweeper's verdict is kept even though the move is refused."""
 
 from __future__ import annotations
 
@@ -23,11 +25,25 @@ def claim(*, workspace_id: UUID, runtime_id: UUID) -> ClaimedTask | None:
     return task
 
 
+def start(*, workspace_id: UUID, task_id: UUID) -> str:
+    """dispatched -> running."""
+    moved = lifecycle.start_task(workspace_id=workspace_id, task_id=task_id)
+    if moved is None:
+        lifecycle.refuse(workspace_id=workspace_id, task_id=task_id, expected="dispatched")
+    return moved.status
+
+
 def complete(*, workspace_id: UUID, task_id: UUID, result: dict) -> str:
     """running -> completed; idles the agent if it has nothing else."""
     with transaction.atomic():
         moved = lifecycle.complete_task(workspace_id=workspace_id, task_id=task_id, result=result)
-        agents.idle_agents_without_work(agent_ids=[moved.agent_id])
+        if moved is not None:
+            agents.idle_agents_without_work(agent_ids=[moved.agent_id])
+    if moved is None:
+        report = {"status": "completed", "result": result}
+        lifecycle.refuse(
+            workspace_id=workspace_id, task_id=task_id, expected="running", report=report
+        )
     return moved.status
 
 
@@ -35,5 +51,13 @@ def fail(*, workspace_id: UUID, task_id: UUID, error: str) -> str:
     """dispatched | running -> failed (`agent_error`); idles the agent if it has nothing else."""
     with transaction.atomic():
         failed = lifecycle.fail_task(workspace_id=workspace_id, task_id=task_id, error=error)
-        agents.idle_agents_without_work(agent_ids=[failed.agent_id])
+        if failed is not None:
+            agents.idle_agents_without_work(agent_ids=[failed.agent_id])
+    if failed is None:
+        lifecycle.refuse(
+            workspace_id=workspace_id,
+            task_id=task_id,
+            expected="dispatched or running",
+            report={"status": "failed", "error": error},
+        )
     return "failed"

@@ -13,15 +13,33 @@ env = environ.Env()
 
 def positive_seconds(name: str, default: int) -> int:
     """A duration in whole seconds from the environment; start-up stops on anything else."""
+    return whole_number(name, default, minimum=1, unit="seconds")
+
+
+def whole_number(name: str, default: int, *, minimum: int, unit: str = "") -> int:
+    """A whole number of at least `minimum` from the environment; start-up stops, naming the
+    variable, on anything else."""
     raw = env.str(name, default=str(default)).strip()
+    what = f"a whole number of {unit}" if unit else "a whole number"
     try:
         value = int(raw)
     except ValueError:
-        raise ImproperlyConfigured(
-            f"{name} must be a whole number of seconds, got {raw!r}"
-        ) from None
-    if value <= 0:
-        raise ImproperlyConfigured(f"{name} must be greater than zero, got {value}")
+        raise ImproperlyConfigured(f"{name} must be {what}, got {raw!r}") from None
+    if value < minimum:
+        bound = "greater than zero" if minimum == 1 else f"at least {minimum}"
+        raise ImproperlyConfigured(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def fraction(name: str, default: float) -> float:
+    """A number above 0 and at most 1 from the environment."""
+    raw = env.str(name, default=str(default)).strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if not 0 < value <= 1:
+        raise ImproperlyConfigured(f"{name} must be above 0 and at most 1, got {raw}")
     return value
 
 
@@ -150,6 +168,32 @@ SWEEP_INTERVAL_SECONDS = positive_seconds("SWEEP_INTERVAL_SECONDS", 30)
 RUNTIME_STALE_SECONDS = positive_seconds("RUNTIME_STALE_SECONDS", 45)
 TASK_DISPATCH_TIMEOUT_SECONDS = positive_seconds("TASK_DISPATCH_TIMEOUT_SECONDS", 300)
 TASK_RUNNING_TIMEOUT_SECONDS = positive_seconds("TASK_RUNNING_TIMEOUT_SECONDS", 9000)
+# The daemons' heartbeat period. A whole period without any heartbeat from a fleet of at least
+# SWEEP_BRAKE_MIN_RUNTIMES means the platform could not hear (web, proxy or database down).
+RUNTIME_HEARTBEAT_SECONDS = positive_seconds("RUNTIME_HEARTBEAT_SECONDS", 15)
+# How long a runtime may be offline before its dispatched and running tasks fail (0: at once).
+RUNTIME_RECONNECT_GRACE_SECONDS = whole_number(
+    "RUNTIME_RECONNECT_GRACE_SECONDS", 300, minimum=0, unit="seconds"
+)
+# A sweep that would take more than this share of the online runtimes offline engages the
+# brake, which holds their tasks until they come back or an operator releases it.
+SWEEP_BRAKE_FRACTION = fraction("SWEEP_BRAKE_FRACTION", 0.5)
+# Below this many online runtimes neither fleet silence nor the brake applies.
+SWEEP_BRAKE_MIN_RUNTIMES = whole_number("SWEEP_BRAKE_MIN_RUNTIMES", 20, minimum=1)
+# A live runtime's last beat is at most a period old when an outage starts: the guard against
+# fleet silence must see a whole silent period before any live runtime can turn stale.
+if RUNTIME_STALE_SECONDS < 2 * RUNTIME_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        f"RUNTIME_STALE_SECONDS ({RUNTIME_STALE_SECONDS}) must be at least twice"
+        f" RUNTIME_HEARTBEAT_SECONDS ({RUNTIME_HEARTBEAT_SECONDS}); three times is the convention"
+    )
+# A gap between sweeps longer than the stale threshold counts as blindness, so a sweep every
+# stale threshold or less often would never judge anything.
+if SWEEP_INTERVAL_SECONDS >= RUNTIME_STALE_SECONDS:
+    raise ImproperlyConfigured(
+        f"SWEEP_INTERVAL_SECONDS ({SWEEP_INTERVAL_SECONDS}) must be less than"
+        f" RUNTIME_STALE_SECONDS ({RUNTIME_STALE_SECONDS})"
+    )
 
 # --- Auth, i18n, static -------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -7,13 +7,14 @@ change is announced through `runtimes_changed` after commit, for the rows that c
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from uuid import UUID
 
 from django.db import transaction
 
 from common.errors import Conflict, NotAuthenticated, NotFound
 from common.signals import send_on_commit
-from common.sql import fetch, fetch_one
+from common.sql import execute, fetch, fetch_one
 from runtimes import queries
 from runtimes.changes import RuntimeChange
 from runtimes.signals import runtimes_changed
@@ -60,13 +61,20 @@ def register(
     return in_order
 
 
-def heartbeat(*, token_hash: str, runtime_id: UUID) -> bool:
+@dataclass(frozen=True)
+class Heartbeat:
+    came_back: bool  # it was offline: announced as `online`
+    contradicted: bool  # the sweeper had marked it offline, within the reconnect grace
+
+
+def heartbeat(*, token_hash: str, runtime_id: UUID, reconnect_grace: timedelta) -> Heartbeat:
     """Sets the runtime online and seen now, if the token is live (NotAuthenticated otherwise)
-    and the runtime is in its workspace (NotFound otherwise). Returns whether it was offline,
-    in which case the comeback is announced as `online`."""
+    and the runtime is in its workspace (NotFound otherwise). A comeback is announced."""
     # A single statement, so no explicit transaction: the row lock it takes is held only for
     # the statement (or the caller's transaction), and the sweep skips a locked runtime.
-    beat = queries.HEARTBEAT.fetch_one(token_hash=token_hash, runtime_id=runtime_id)
+    beat = queries.HEARTBEAT.fetch_one(
+        token_hash=token_hash, runtime_id=runtime_id, grace=reconnect_grace
+    )
     if beat is None:
         raise NotAuthenticated("missing, invalid, expired or revoked token")
     if beat.runtime_id is None:
@@ -74,25 +82,25 @@ def heartbeat(*, token_hash: str, runtime_id: UUID) -> bool:
     came_back = beat.old_status != "online"
     if came_back:
         _announce("online", [RuntimeChange(id=beat.runtime_id, workspace_id=beat.workspace_id)])
-    return came_back
+    return Heartbeat(came_back=came_back, contradicted=beat.contradicted)
 
 
 def deregister(*, workspace_id: UUID, runtime_ids: list[UUID]) -> list[RuntimeChange]:
-    """Sets the runtimes offline; their active tasks fail on the next sweep. One id unknown
-    in the workspace rejects the whole call (NotFound) and changes nothing. Returns and
-    announces the runtimes that were online."""
+    """Sets the runtimes offline, as deregistered: their active tasks fail on the next sweep.
+    One id unknown in the workspace rejects the whole call (NotFound) and changes nothing.
+    Returns and announces the runtimes that were online."""
     ids = sorted(set(runtime_ids))
     with transaction.atomic():
         locked = fetch(queries.LOCK_WORKSPACE_RUNTIMES, workspace_id=workspace_id, runtime_ids=ids)
         if len(locked) != len(ids):
             missing = sorted(set(ids) - {row.id for row in locked})
             raise NotFound(f"runtime not found: {missing[0]}")
-        changed = fetch(
-            queries.DEREGISTER_RUNTIMES,
-            into=RuntimeChange,
-            workspace_id=workspace_id,
-            runtime_ids=ids,
-        )
+        execute(queries.DEREGISTER_RUNTIMES, workspace_id=workspace_id, runtime_ids=ids)
+        changed = [
+            RuntimeChange(id=row.id, workspace_id=row.workspace_id)
+            for row in locked
+            if row.status == "online"
+        ]
         _announce("deregister", changed)
     return changed
 

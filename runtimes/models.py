@@ -41,6 +41,12 @@ class AgentRuntime(models.Model):
     # and a never-seen runtime is never judged stale.
     last_seen_at = models.DateTimeField(null=True, blank=True)
     offline_at = models.DateTimeField(null=True, blank=True)
+    # Why it last went offline: the sweeper found it stale (its tasks wait out the reconnect
+    # grace), or its daemon deregistered it (its tasks fail at the next sweep). Blank for any
+    # other path, which is judged like stale.
+    offline_reason = models.CharField(
+        max_length=16, blank=True, default="", db_default="", editable=False
+    )
     # Offline with dispatched or running tasks maybe left. A trigger (migration 0004) sets it
     # whenever the status becomes offline, by whatever path; the runtime sweep clears it once
     # those tasks have failed (claims refuse offline runtimes, so no new work arrives). True

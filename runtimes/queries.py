@@ -17,7 +17,7 @@ WITH stale AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE agent_runtime AS r
-SET status = 'offline', offline_at = now()
+SET status = 'offline', offline_at = now(), offline_reason = 'stale'
 FROM stale
 WHERE r.id = stale.id
   AND r.status = 'online' AND r.last_seen_at < now() - %(stale_after)s
@@ -27,12 +27,16 @@ RETURNING r.id, r.workspace_id
 # Offline runtimes that may still hold dispatched or running tasks: going offline, by any
 # path, sets `work_pending` (a trigger, migration 0004), and the sweep clears it once their
 # tasks are all failed, so an idle sweep reads one entry of a tiny partial index however many
-# runtimes have ever died. Walked in id order from a cursor. The lock keeps a heartbeat from
-# bringing the runtime back mid-chunk; SKIP LOCKED steps around runtimes a heartbeat or
-# another sweep holds right now.
-OFFLINE_WITH_WORK_PENDING = """
+# runtimes have ever died. Only those whose work is due are picked: deregistered ones at once,
+# the others once offline longer than the reconnect grace, unless `judge_stale` is off (the
+# platform was blind too recently, or the brake holds them). Walked in id order from a
+# cursor. The lock keeps a heartbeat from bringing the runtime back mid-chunk; SKIP LOCKED
+# steps around runtimes a heartbeat or another sweep holds right now.
+OFFLINE_WITH_WORK_DUE = """
 SELECT id FROM agent_runtime
 WHERE status = 'offline' AND work_pending AND id > %(after)s
+  AND (offline_reason = 'deregister'
+       OR (%(judge_stale)s AND coalesce(offline_at, '-infinity') <= now() - %(grace)s))
 ORDER BY id
 LIMIT %(limit)s
 FOR NO KEY UPDATE SKIP LOCKED
@@ -118,50 +122,57 @@ VALUES (
 )
 ON CONFLICT (workspace_id, daemon_id, provider) DO UPDATE
 SET name = EXCLUDED.name, device_name = EXCLUDED.device_name, version = EXCLUDED.version,
-    status = 'online', last_seen_at = now(), offline_at = NULL
+    status = 'online', last_seen_at = now(), offline_at = NULL, offline_reason = ''
 RETURNING r.id, r.workspace_id, r.name, r.provider, r.status
 """
 
 # The busiest call, so one statement does the whole request: the token check, then the update.
-# The old status comes from a row lock taken first: if a sweep holds the runtime, the heartbeat
-# waits for it and then reads the committed `offline`, so the comeback is announced. No row:
-# the token is not live; a row without a runtime: the runtime is not in the token's workspace.
+# The old state comes from a row lock taken first: if a sweep holds the runtime, the heartbeat
+# waits for it and then reads the committed `offline`, so the comeback is announced, and a
+# comeback within the reconnect grace of a runtime the sweeper marked offline is reported as
+# the contradicted verdict it is. No row: the token is not live; a row without a runtime: the
+# runtime is not in the token's workspace.
 HEARTBEAT = Prepared(
     "runtime_heartbeat",
     LIVE_TOKEN
     + """, old AS (
-    SELECT r.id, r.status FROM agent_runtime AS r JOIN live USING (workspace_id)
+    SELECT r.id, r.status, r.offline_reason, r.offline_at
+    FROM agent_runtime AS r JOIN live USING (workspace_id)
     WHERE r.id = %(runtime_id)s
     FOR UPDATE OF r
 ), beat AS (
     UPDATE agent_runtime AS r
-    SET status = 'online', last_seen_at = now(), offline_at = NULL
+    SET status = 'online', last_seen_at = now(), offline_at = NULL, offline_reason = ''
     FROM old
     WHERE r.id = old.id
     -- text, not the column's varchar(16): a prepared statement whose result type changes (a
     -- migration widening the column) fails on every call, in every session that prepared it.
-    RETURNING r.id, old.status::text AS old_status
+    RETURNING r.id, old.status::text AS old_status,
+              old.status = 'offline' AND old.offline_reason = 'stale'
+                  AND old.offline_at > now() - %(grace)s::interval AS contradicted
 )
-SELECT live.workspace_id, beat.id AS runtime_id, beat.old_status FROM live LEFT JOIN beat ON true
+SELECT live.workspace_id, beat.id AS runtime_id, beat.old_status, beat.contradicted
+FROM live LEFT JOIN beat ON true
 """,
 )
 
 # Locked in id order, so that two overlapping deregisters cannot deadlock; the caller compares
 # the count with the ids it asked for and rolls back on any unknown one.
 LOCK_WORKSPACE_RUNTIMES = """
-SELECT id FROM agent_runtime
+SELECT id, workspace_id, status FROM agent_runtime
 WHERE id = ANY(%(runtime_ids)s::uuid[]) AND workspace_id = %(workspace_id)s
 ORDER BY id
 FOR UPDATE
 """
 
 # Their tasks fail on the next sweep, which `work_pending` (set by the trigger) points it to.
+# A runtime already offline keeps its `offline_at`, but its daemon has now said it is leaving,
+# so its tasks need not wait out the reconnect grace either.
 DEREGISTER_RUNTIMES = """
 UPDATE agent_runtime
-SET status = 'offline', offline_at = now()
+SET status = 'offline', offline_reason = 'deregister',
+    offline_at = CASE WHEN status = 'online' THEN now() ELSE offline_at END
 WHERE id = ANY(%(runtime_ids)s::uuid[]) AND workspace_id = %(workspace_id)s
-  AND status = 'online'
-RETURNING id, workspace_id
 """
 
 # A claim holds the runtime FOR SHARE: the stale sweep skips locked runtimes, so a runtime

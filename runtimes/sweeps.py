@@ -25,10 +25,20 @@ def mark_stale_offline(*, stale_after: timedelta, limit: int) -> list[RuntimeCha
     return marked
 
 
-def offline_with_work_pending(*, after: UUID, limit: int) -> list[UUID]:
-    """Up to `limit` offline runtimes that may still hold dispatched or running tasks, in id
-    order after `after`, locked for the transaction; runtimes others hold are stepped around."""
-    rows = fetch(queries.OFFLINE_WITH_WORK_PENDING, after=after, limit=limit)
+def offline_with_work_due(
+    *, after: UUID, limit: int, grace: timedelta, judge_stale: bool
+) -> list[UUID]:
+    """Up to `limit` offline runtimes that may still hold dispatched or running tasks, and
+    whose work is due: deregistered ones, and, if `judge_stale`, those offline longer than
+    `grace`. In id order after `after`, locked for the transaction; runtimes others hold are
+    stepped around."""
+    rows = fetch(
+        queries.OFFLINE_WITH_WORK_DUE,
+        after=after,
+        limit=limit,
+        grace=grace,
+        judge_stale=judge_stale,
+    )
     return [row.id for row in rows]
 
 

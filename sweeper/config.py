@@ -1,6 +1,6 @@
-"""The sweeps' thresholds, as durations, from the settings (which read them, in whole
-seconds, from the environment). Interfaces pass these to the sweeps; the sweeps take nothing
-from settings themselves, so tests and benchmarks hand them any thresholds they like."""
+"""The sweeps' rules, as durations and numbers, from the settings (which read them from the
+environment). Interfaces pass these to the sweeps; the sweeps take nothing from settings
+themselves, so tests and benchmarks hand them any rules they like."""
 
 from __future__ import annotations
 
@@ -11,15 +11,29 @@ from django.conf import settings
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    stale_after: timedelta
-    dispatch_timeout: timedelta
-    running_timeout: timedelta
+class Rules:
+    """When a runtime or a task is judged, and the guards around the judging."""
+
+    stale_after: timedelta = timedelta(seconds=45)
+    dispatch_timeout: timedelta = timedelta(seconds=300)
+    running_timeout: timedelta = timedelta(seconds=9000)
+    # How long a runtime may be offline before its tasks fail.
+    reconnect_grace: timedelta = timedelta(0)
+    # The daemons' heartbeat period: a fleet silent that long means the platform is deaf.
+    heartbeat_period: timedelta = timedelta(seconds=15)
+    # A sweep taking more than this share of the online runtimes offline engages the brake...
+    brake_fraction: float = 0.5
+    # ...with at least this many online; fewer switch off both the brake and fleet silence.
+    brake_min_runtimes: int = 20
 
     @classmethod
-    def from_settings(cls) -> Thresholds:
+    def from_settings(cls) -> Rules:
         return cls(
             stale_after=timedelta(seconds=settings.RUNTIME_STALE_SECONDS),
             dispatch_timeout=timedelta(seconds=settings.TASK_DISPATCH_TIMEOUT_SECONDS),
             running_timeout=timedelta(seconds=settings.TASK_RUNNING_TIMEOUT_SECONDS),
+            reconnect_grace=timedelta(seconds=settings.RUNTIME_RECONNECT_GRACE_SECONDS),
+            heartbeat_period=timedelta(seconds=settings.RUNTIME_HEARTBEAT_SECONDS),
+            brake_fraction=settings.SWEEP_BRAKE_FRACTION,
+            brake_min_runtimes=settings.SWEEP_BRAKE_MIN_RUNTIMES,
         )

@@ -1,44 +1,49 @@
 """Overlap guard for the periodic sweeps: a tick is skipped while the previous run of the same
 sweep still goes. Correctness never depends on it (the guarded updates make overlapping sweeps
-safe); it only keeps a slow sweep from piling up runs behind itself."""
+safe); it only keeps a slow sweep from piling up runs behind itself.
 
-import logging
+A PostgreSQL advisory lock, held by the session of the sweep's own connection: a process that
+dies, however it dies, frees it with its connection, so the next tick runs at once (a lock with
+a time to live outlives a killed holder by that long). And sweeps need no Redis at all."""
+
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import redis
-from django.conf import settings
+from django.db import Error as DatabaseError
 
-logger = logging.getLogger(__name__)
+from common.sql import fetch_one
+
+# The first key of the two-key form: this product's own space of advisory locks.
+LOCK_SPACE = 0x5EE9
 
 
 @contextmanager
-def single_run(name: str, *, timeout: int) -> Iterator[bool]:
-    """Yields whether this is the only run of `name` going (a non-blocking Redis lock on
-    REDIS_URL, whatever the broker, expiring after `timeout` seconds). When Redis cannot be
-    reached the run goes ahead unlocked rather than not at all."""
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    # Named after the database too: deployments (or a test run) sharing one Redis must not skip
-    # each other's ticks.
-    database = settings.DATABASES["default"]["NAME"]
-    lock = client.lock(f"multica:lock:{database}:{name}", timeout=timeout)
-    with client:
-        try:
-            acquired = lock.acquire(blocking=False)
-        except redis.RedisError as exc:
-            logger.warning("sweep.lock_unavailable", extra={"sweep": name, "error": str(exc)})
-            yield True
-            return
-        try:
-            yield acquired
-        finally:
-            if acquired:
-                _release(lock, name)
-
-
-def _release(lock, name: str) -> None:
+def single_run(name: str) -> Iterator[bool]:
+    """Yields whether this is the only run of `name` going (a non-blocking, session-level
+    advisory lock on the current connection; advisory locks are per database, so deployments
+    sharing a server do not skip each other's ticks)."""
+    key = lock_key(name)
+    acquired = fetch_one(
+        "SELECT pg_try_advisory_lock(%(space)s, %(key)s) AS acquired", space=LOCK_SPACE, key=key
+    ).acquired
     try:
-        lock.release()
-    except redis.RedisError as exc:
-        # Expired or unreachable: the lock times out on its own.
-        logger.warning("sweep.lock_release_failed", extra={"sweep": name, "error": str(exc)})
+        yield acquired
+    finally:
+        if acquired:
+            _unlock(key)
+
+
+def lock_key(name: str) -> int:
+    """The second key of `name`'s lock (a stable hash: every process computes the same)."""
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def _unlock(key: int) -> None:
+    try:
+        fetch_one(
+            "SELECT pg_advisory_unlock(%(space)s, %(key)s) AS released", space=LOCK_SPACE, key=key
+        )
+    except DatabaseError:
+        # The connection is gone, and the lock with it; the sweep's own error is the news.
+        pass

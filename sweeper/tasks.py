@@ -7,7 +7,7 @@ from collections.abc import Callable
 from celery import shared_task
 
 from sweeper import locks, sweeps
-from sweeper.config import Thresholds
+from sweeper.config import Rules
 from sweeper.results import SweepResult
 
 logger = logging.getLogger(__name__)
@@ -17,8 +17,6 @@ logger = logging.getLogger(__name__)
 # stand), the hard limit kills a run that ignored it.
 SWEEP_SOFT_TIME_LIMIT_SECONDS = 120
 SWEEP_TIME_LIMIT_SECONDS = 150
-# Outlives a run killed at the hard limit (which never releases it) only briefly.
-SWEEP_LOCK_TIMEOUT_SECONDS = SWEEP_TIME_LIMIT_SECONDS + 10
 
 SWEEP_TASK = {
     "ignore_result": True,
@@ -30,30 +28,21 @@ SWEEP_TASK = {
 @shared_task(name="runtimes.sweep_stale_runtimes", **SWEEP_TASK)
 def sweep_stale_runtimes() -> dict | None:
     """Beat's runtime sweep; skips the tick while the previous one still runs."""
-    thresholds = Thresholds.from_settings()
-    return run_sweep(
-        "sweep_stale_runtimes",
-        lambda: sweeps.sweep_stale_runtimes(stale_after=thresholds.stale_after),
-    )
+    rules = Rules.from_settings()
+    return run_sweep("sweep_stale_runtimes", lambda: sweeps.sweep_stale_runtimes(rules=rules))
 
 
 @shared_task(name="tasks.sweep_stale_tasks", **SWEEP_TASK)
 def sweep_stale_tasks() -> dict | None:
     """Beat's stuck-task sweep; skips the tick while the previous one still runs."""
-    thresholds = Thresholds.from_settings()
-    return run_sweep(
-        "sweep_stale_tasks",
-        lambda: sweeps.sweep_stale_tasks(
-            dispatch_timeout=thresholds.dispatch_timeout,
-            running_timeout=thresholds.running_timeout,
-        ),
-    )
+    rules = Rules.from_settings()
+    return run_sweep("sweep_stale_tasks", lambda: sweeps.sweep_stale_tasks(rules=rules))
 
 
 def run_sweep(name: str, sweep: Callable[[], SweepResult]) -> dict | None:
     """Runs `sweep` unless the previous run of `name` still goes; logs `sweep.done` with its
     counts, or `sweep.skipped`, and returns the counts (None when skipped)."""
-    with locks.single_run(name, timeout=SWEEP_LOCK_TIMEOUT_SECONDS) as alone:
+    with locks.single_run(name) as alone:
         if not alone:
             logger.info("sweep.skipped", extra={"sweep": name})
             return None

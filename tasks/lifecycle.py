@@ -12,7 +12,7 @@ from typing import NoReturn
 from uuid import UUID
 
 from common.errors import Conflict, NotFound
-from common.sql import fetch, fetch_one
+from common.sql import execute, fetch, fetch_one
 from tasks import queries
 from tasks.changes import ClaimedTask, FailedTask, MovedTask
 from tasks.steps import announce_failed
@@ -33,34 +33,47 @@ def claim_next(*, runtime_id: UUID) -> ClaimedTask | None:
     )
 
 
-def start_task(*, workspace_id: UUID, task_id: UUID) -> MovedTask:
-    """dispatched -> running."""
-    moved = fetch_one(
-        queries.START_TASK, into=MovedTask, workspace_id=workspace_id, task_id=task_id
-    )
-    return moved or _refuse(workspace_id, task_id, "dispatched")
+def start_task(*, workspace_id: UUID, task_id: UUID) -> MovedTask | None:
+    """dispatched -> running; None if the task is not dispatched (see `refuse`)."""
+    return fetch_one(queries.START_TASK, into=MovedTask, workspace_id=workspace_id, task_id=task_id)
 
 
-def complete_task(*, workspace_id: UUID, task_id: UUID, result: dict) -> MovedTask:
-    """running -> completed, keeping `result`."""
-    moved = fetch_one(
+def complete_task(*, workspace_id: UUID, task_id: UUID, result: dict) -> MovedTask | None:
+    """running -> completed, keeping `result`; None if the task is not running."""
+    return fetch_one(
         queries.COMPLETE_TASK,
         into=MovedTask,
         workspace_id=workspace_id,
         task_id=task_id,
         result=json.dumps(result),
     )
-    return moved or _refuse(workspace_id, task_id, "running")
 
 
-def fail_task(*, workspace_id: UUID, task_id: UUID, error: str) -> FailedTask:
-    """dispatched | running -> failed with `agent_error`; announced like a sweep's failure."""
+def fail_task(*, workspace_id: UUID, task_id: UUID, error: str) -> FailedTask | None:
+    """dispatched | running -> failed with `agent_error`, announced like a sweep's failure;
+    None if the task is in neither state."""
     failed = fetch(
         queries.FAIL_TASK, into=FailedTask, workspace_id=workspace_id, task_id=task_id, error=error
     )
-    if not failed:
-        _refuse(workspace_id, task_id, "dispatched or running")
-    return announce_failed(failed)[0]
+    return announce_failed(failed)[0] if failed else None
+
+
+def refuse(
+    *, workspace_id: UUID, task_id: UUID, expected: str, report: dict | None = None
+) -> NoReturn:
+    """The guarded move changed nothing: raises NotFound for a task missing from the
+    workspace, Conflict otherwise. A daemon's `report` (what it sent) on a task the sweeper
+    already failed is kept on the task first, as the verdict it contradicts; the task stays
+    failed and the daemon must stop."""
+    if report is not None:
+        execute(
+            queries.RECORD_CONTRADICTION,
+            workspace_id=workspace_id,
+            task_id=task_id,
+            report=json.dumps(report),
+        )
+    status = task_status(workspace_id=workspace_id, task_id=task_id)
+    raise Conflict(f"task is {status}, not {expected}")
 
 
 def task_status(*, workspace_id: UUID, task_id: UUID) -> str:
@@ -68,9 +81,3 @@ def task_status(*, workspace_id: UUID, task_id: UUID) -> str:
     if task is None:
         raise NotFound("task not found")
     return task.status
-
-
-def _refuse(workspace_id: UUID, task_id: UUID, expected: str) -> NoReturn:
-    """The guarded update changed nothing: say whether the task is missing or elsewhere."""
-    status = task_status(workspace_id=workspace_id, task_id=task_id)
-    raise Conflict(f"task is {status}, not {expected}")

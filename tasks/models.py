@@ -39,6 +39,11 @@ class AgentTask(models.Model):
         max_length=32, choices=FailureReason.choices, blank=True, default=""
     )
     result = models.JSONField(null=True, blank=True)
+    # A daemon's report on a task the sweeper had already failed: the verdict it contradicts.
+    # The first report is kept ({"status": "completed", "result": ...} or {"status": "failed",
+    # "error": ...}); the task stays failed.
+    contradicted_at = models.DateTimeField(null=True, blank=True)
+    contradicting_report = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "agent_task"
@@ -93,6 +98,12 @@ class AgentTask(models.Model):
                 condition=Q(status="queued"),
             ),
             models.Index(fields=["-created_at"], name="agent_task_created_idx"),
+            # The few contradicted verdicts, for the admin's filter and the counts.
+            models.Index(
+                fields=["-contradicted_at"],
+                name="agent_task_contradicted_idx",
+                condition=Q(contradicted_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,44 +6,72 @@ changed, with the runtime's workspace so that each event can name it.
 
 from common.states import ACTIVE
 
-# The columns of a `tasks.changes.FailedTask`, for each statement that fails tasks.
-FAILED_TASK = (
-    "t.id, t.agent_id, t.issue_id, t.runtime_id, r.workspace_id, t.failure_reason, t.error"
-)
+# The task states a sweeper's verdict leaves: a daemon's later report on such a task
+# contradicts the verdict.
+SWEEPER_FAILURES = "('runtime_offline', 'timeout')"
 
 # Tasks a daemon or another sweep holds are skipped, never waited on: the holder decides
-# their fate, and a task that completes meanwhile must stay completed.
+# their fate, and a task that completes meanwhile must stay completed. The caller's transaction
+# holds the runtimes (it just marked them offline, or locked them), so their status is stable.
+# Only runtimes whose work is due (see runtimes.queries.OFFLINE_WITH_WORK_DUE) lose their
+# tasks, and the error says why, with the evidence.
+# Every step is driven from the given ids, whatever the planner's statistics say: the runtime by
+# a LATERAL lookup of its primary key (the LIMIT keeps the planner from flattening it into a
+# join), the tasks by a LATERAL lookup in the partial index of live work (its row lock keeps it
+# apart too). A plain join of the ids with `agent_runtime` let the planner hash every offline
+# runtime ever (agent_runtime_offline_idx) for each chunk: a cost growing with offline history,
+# 190 ms for the first chunk of a mass outage and 1,340 ms for the tenth.
 FAIL_ACTIVE_TASKS_OF_OFFLINE_RUNTIMES = f"""
-WITH doomed AS (
-    SELECT t.id FROM agent_task AS t
-    JOIN agent_runtime AS r ON r.id = t.runtime_id
-    WHERE t.runtime_id = ANY(%(runtime_ids)s::uuid[])
-      AND t.status IN {ACTIVE} AND r.status = 'offline'
-    FOR UPDATE OF t SKIP LOCKED
+WITH picked AS MATERIALIZED (
+    SELECT r.id, r.workspace_id, r.error
+    FROM unnest(%(runtime_ids)s::uuid[]) AS p(id) CROSS JOIN LATERAL (
+        SELECT r.id, r.workspace_id, CASE
+            WHEN r.offline_reason = 'deregister' THEN 'runtime deregistered by its daemon'
+            ELSE format(
+                'runtime went offline: no heartbeat for %%s s (stale %%s s + grace %%s s)',
+                round(extract(epoch FROM now() - coalesce(r.last_seen_at, r.created_at))),
+                round(extract(epoch FROM %(stale_after)s::interval)),
+                round(extract(epoch FROM %(grace)s::interval)))
+        END AS error
+        FROM agent_runtime AS r
+        WHERE r.id = p.id AND r.status = 'offline'
+          AND (r.offline_reason = 'deregister'
+               OR (%(judge_stale)s AND coalesce(r.offline_at, '-infinity') <= now() - %(grace)s))
+        LIMIT 1
+    ) AS r
+), doomed AS (
+    SELECT t.id, picked.workspace_id, picked.error
+    FROM picked CROSS JOIN LATERAL (
+        SELECT id FROM agent_task
+        WHERE runtime_id = picked.id AND status IN {ACTIVE}
+        FOR UPDATE SKIP LOCKED
+    ) AS t
 )
 UPDATE agent_task AS t
-SET status = 'failed', error = %(error)s, failure_reason = 'runtime_offline',
+SET status = 'failed', error = doomed.error, failure_reason = 'runtime_offline',
     completed_at = now()
-FROM doomed, agent_runtime AS r
-WHERE t.id = doomed.id AND r.id = t.runtime_id
-  AND t.status IN {ACTIVE} AND r.status = 'offline'
-RETURNING {FAILED_TASK}
+FROM doomed
+WHERE t.id = doomed.id AND t.status IN {ACTIVE}
+RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, doomed.workspace_id, t.failure_reason,
+          t.error
 """
 
 # One pick per state, each ordered by its own partial index: finished tasks keep old
 # dispatched_at/started_at values, so the planner expects thousands of matches, and a single
 # OR-ed pick under LIMIT became a sequential scan of the whole table (114 ms idle at 1M
 # tasks, against 0.5 ms this way). Both picks together stay within one chunk.
-FAIL_STUCK_TASKS = f"""
+FAIL_STUCK_TASKS = """
 WITH stuck_dispatched AS (
     SELECT id FROM agent_task
-    WHERE status = 'dispatched' AND dispatched_at < now() - %(dispatch_timeout)s
+    WHERE %(judge_dispatched)s
+      AND status = 'dispatched' AND dispatched_at < now() - %(dispatch_timeout)s
     ORDER BY dispatched_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
 ), stuck_running AS (
     SELECT id FROM agent_task
-    WHERE status = 'running' AND started_at < now() - %(running_timeout)s
+    WHERE %(judge_running)s
+      AND status = 'running' AND started_at < now() - %(running_timeout)s
     ORDER BY started_at
     LIMIT %(limit)s - (SELECT count(*) FROM stuck_dispatched)
     FOR UPDATE SKIP LOCKED
@@ -52,11 +80,16 @@ WITH stuck_dispatched AS (
 )
 UPDATE agent_task AS t
 SET status = 'failed', error = %(error)s, failure_reason = 'timeout', completed_at = now()
-FROM stuck, agent_runtime AS r
-WHERE t.id = stuck.id AND r.id = t.runtime_id
+FROM stuck
+WHERE t.id = stuck.id
   AND ((t.status = 'dispatched' AND t.dispatched_at < now() - %(dispatch_timeout)s)
     OR (t.status = 'running' AND t.started_at < now() - %(running_timeout)s))
-RETURNING {FAILED_TASK}
+-- The workspace by a primary-key probe per failed task: joined instead, a chunk of 1,000 let
+-- the planner hash the whole runtime table, which grows with every runtime ever registered.
+RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id,
+          (SELECT r.workspace_id FROM agent_runtime AS r WHERE r.id = t.runtime_id)
+              AS workspace_id,
+          t.failure_reason, t.error
 """
 
 
@@ -123,8 +156,23 @@ SET status = 'failed', error = %(error)s, failure_reason = 'agent_error', comple
 FROM agent_runtime AS r
 WHERE t.id = %(task_id)s AND r.id = t.runtime_id AND r.workspace_id = %(workspace_id)s
   AND t.status IN {ACTIVE}
-RETURNING {FAILED_TASK}
+RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, r.workspace_id, t.failure_reason,
+          t.error
 """
+
+# The first report a daemon sends on a task the sweeper already failed is kept on it.
+RECORD_CONTRADICTION = f"""
+UPDATE agent_task AS t
+SET contradicted_at = now(), contradicting_report = %(report)s::jsonb
+FROM agent_runtime AS r
+WHERE t.id = %(task_id)s AND r.id = t.runtime_id AND r.workspace_id = %(workspace_id)s
+  AND t.status = 'failed' AND t.failure_reason IN {SWEEPER_FAILURES}
+  AND t.contradicted_at IS NULL
+RETURNING t.id
+"""
+
+# From the partial index of contradicted tasks: as many entries as contradictions.
+CONTRADICTED_COUNT = "SELECT count(*) AS n FROM agent_task WHERE contradicted_at IS NOT NULL"
 
 TASK_STATUS = """
 SELECT t.status FROM agent_task AS t

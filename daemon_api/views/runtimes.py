@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.http import JsonResponse
 
 from common.errors import NotFound
@@ -16,6 +19,7 @@ from daemon_api.http import (
 )
 from runtimes import daemons
 from runtimes.daemons import RuntimeSpec
+from sweeper import state
 
 # One daemon runs a handful of agent backends; a deregister may cover a whole fleet's worth.
 MAX_RUNTIMES_PER_REGISTER = 50
@@ -66,7 +70,13 @@ def _runtime_spec(item) -> RuntimeSpec:
 @daemon_endpoint("POST", token_rechecked=True)
 def heartbeat(request, caller):
     runtime_id = uuid_field(json_body(request), "runtime_id")
-    daemons.heartbeat(token_hash=caller.token_hash, runtime_id=runtime_id)
+    beat = daemons.heartbeat(
+        token_hash=caller.token_hash,
+        runtime_id=runtime_id,
+        reconnect_grace=timedelta(seconds=settings.RUNTIME_RECONNECT_GRACE_SECONDS),
+    )
+    if beat.contradicted:
+        state.count_contradicted_runtime()
     return JsonResponse({"id": runtime_id, "status": "online"})
 
 

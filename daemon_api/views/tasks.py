@@ -23,8 +23,8 @@ def claim(request, caller, runtime_id):
 @daemon_endpoint("POST")
 def start(request, caller, task_id):
     task_id = path_uuid(task_id, "task")
-    moved = lifecycle.start_task(workspace_id=caller.workspace_id, task_id=task_id)
-    return JsonResponse({"id": task_id, "status": moved.status})
+    status = work.start(workspace_id=caller.workspace_id, task_id=task_id)
+    return JsonResponse({"id": task_id, "status": status})
 
 
 @daemon_endpoint("POST")

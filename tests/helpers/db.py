@@ -1,10 +1,14 @@
 """The test database as the tests see it: its clock, and its URL for a subprocess."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import quote
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models.functions import Now
+
+from sweeper.locks import LOCK_SPACE, lock_key
 
 
 def seconds_ago(seconds: float):
@@ -29,3 +33,20 @@ def database_url() -> str:
     if host.startswith("/"):  # a socket directory, as the embedded server uses
         return f"postgres://{user}@/{quote(host, safe='')}/{name}"
     return f"postgres://{user}@{host}:{db['PORT'] or 5432}/{name}"
+
+
+@contextmanager
+def sweep_lock_held_elsewhere(name: str) -> Iterator[None]:
+    """Holds sweep `name`'s advisory lock from another session, as a sweep still running in
+    another process would (a session holding it itself would take it again: they nest)."""
+    other = connections.create_connection("default")
+    key = [LOCK_SPACE, lock_key(name)]
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)
+        yield
+        # Released before the session closes: a closing session lets go a moment later.
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+    finally:
+        other.close()

@@ -12,6 +12,7 @@ from django.db import transaction
 from runtimes.changes import RuntimeChange
 from runtimes.models import AgentRuntime
 from runtimes.signals import runtimes_changed
+from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
 from tasks.models import AgentTask
 from tests.helpers.websockets import communicator, listen, session_cookie
@@ -20,12 +21,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def sweep_runtimes():
-    return sweep_stale_runtimes(stale_after=timedelta(seconds=45))
+    return sweep_stale_runtimes(rules=Rules(stale_after=timedelta(seconds=45)))
 
 
 def sweep_tasks():
     return sweep_stale_tasks(
-        dispatch_timeout=timedelta(seconds=300), running_timeout=timedelta(seconds=9000)
+        rules=Rules(
+            dispatch_timeout=timedelta(seconds=300), running_timeout=timedelta(seconds=9000)
+        )
     )
 
 
@@ -71,7 +74,7 @@ def test_member_receives_the_runtime_sweeps_events_with_exact_payloads(make, mem
                     "runtime_id": str(runtime.id),
                     "status": "failed",
                     "failure_reason": "runtime_offline",
-                    "error": "runtime went offline",
+                    "error": "runtime went offline: no heartbeat for 60 s (stale 45 s + grace 0 s)",
                 },
             }
         ],

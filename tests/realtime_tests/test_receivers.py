@@ -15,6 +15,7 @@ from django.test import override_settings
 from multica.processes import free_port
 from realtime import receivers
 from runtimes.models import Agent, AgentRuntime
+from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes
 from tasks.models import AgentTask
 
@@ -52,7 +53,7 @@ def outage(make):
 
 
 def sweep() -> None:
-    sweep_stale_runtimes(stale_after=timedelta(seconds=45))
+    sweep_stale_runtimes(rules=Rules(stale_after=timedelta(seconds=45)))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 from django.db.models.functions import Now
 
 from runtimes.models import Agent, AgentRuntime
+from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
 from tasks.models import AgentTask
 from tests.helpers.threads import held_open, in_thread, together, wait_for_lock_wait
@@ -15,6 +16,8 @@ from tests.helpers.threads import held_open, in_thread, together, wait_for_lock_
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STALE_AFTER = timedelta(seconds=45)
+# Outages of 60 and 120 runtimes at once: with no floor for the brake they would engage it.
+RULES = Rules(stale_after=STALE_AFTER, brake_min_runtimes=1_000_000)
 
 
 def outage(make, runtimes: int, tasks_each: int = 2):
@@ -28,7 +31,7 @@ def outage(make, runtimes: int, tasks_each: int = 2):
 def test_concurrent_runtime_sweeps_change_and_signal_each_row_once(make, signal_log):
     outage(make, runtimes=120)
 
-    results = together(*[lambda: sweep_stale_runtimes(stale_after=STALE_AFTER, chunk_size=7)] * 4)
+    results = together(*[lambda: sweep_stale_runtimes(rules=RULES, chunk_size=7)] * 4)
 
     marked = Counter(r.id for res in results for r in res.runtimes_marked_offline)
     failed = Counter(t.id for res in results for t in res.tasks_failed)
@@ -47,11 +50,16 @@ def test_runtime_and_task_sweeps_racing_fail_each_task_once(make, signal_log):
     outage(make, runtimes=60)
 
     def runtimes():
-        return sweep_stale_runtimes(stale_after=STALE_AFTER, chunk_size=5)
+        return sweep_stale_runtimes(rules=RULES, chunk_size=5)
 
     def tasks():
         timeout = timedelta(seconds=300)
-        return sweep_stale_tasks(dispatch_timeout=timeout, running_timeout=timeout, chunk_size=5)
+        return sweep_stale_tasks(
+            rules=Rules(
+                dispatch_timeout=timeout, running_timeout=timeout, brake_min_runtimes=1_000_000
+            ),
+            chunk_size=5,
+        )
 
     results = together(runtimes, tasks, runtimes, tasks)
 
@@ -79,7 +87,7 @@ def test_chunks_commit_one_after_another(make, signal_log):
 
     runtimes_went_offline.connect(count_offline_from_another_connection, weak=False)
     try:
-        result = sweep_stale_runtimes(stale_after=STALE_AFTER, chunk_size=10)
+        result = sweep_stale_runtimes(rules=RULES, chunk_size=10)
     finally:
         runtimes_went_offline.disconnect(count_offline_from_another_connection)
 
@@ -96,7 +104,7 @@ def heartbeat(runtime_id) -> int:
 def test_heartbeat_in_flight_keeps_its_runtime_online(make, signal_log):
     runtime = make.runtime(seen_ago=600)
     with held_open(heartbeat, runtime.id):
-        result = sweep_stale_runtimes(stale_after=STALE_AFTER)
+        result = sweep_stale_runtimes(rules=RULES)
 
     assert result.runtimes_marked_offline == []
     assert signal_log.runtimes_offline == []
@@ -105,7 +113,7 @@ def test_heartbeat_in_flight_keeps_its_runtime_online(make, signal_log):
 
 def test_heartbeat_after_the_sweep_locked_its_runtime_brings_it_back(make, signal_log):
     runtime = make.runtime(seen_ago=600)
-    with held_open(sweep_stale_runtimes, stale_after=STALE_AFTER) as sweep_out:
+    with held_open(sweep_stale_runtimes, rules=RULES) as sweep_out:
         beat, beat_out = in_thread(heartbeat, runtime.id)
         wait_for_lock_wait()  # the heartbeat now waits on the sweep's row lock
         assert beat.is_alive()
@@ -127,8 +135,8 @@ def complete(task_id) -> int:
 def test_task_completing_during_a_sweep_stays_completed(make, signal_log):
     task = make.task(make.agent(make.runtime(seen_ago=600)), status="running")
     with held_open(complete, task.id):
-        result = sweep_stale_runtimes(stale_after=STALE_AFTER)
-    again = sweep_stale_runtimes(stale_after=STALE_AFTER)
+        result = sweep_stale_runtimes(rules=RULES)
+    again = sweep_stale_runtimes(rules=RULES)
 
     assert len(result.runtimes_marked_offline) == 1
     assert result.tasks_failed == again.tasks_failed == []
@@ -138,7 +146,7 @@ def test_task_completing_during_a_sweep_stays_completed(make, signal_log):
 
 def test_completion_after_the_sweep_failed_the_task_changes_nothing(make, signal_log):
     task = make.task(make.agent(make.runtime(seen_ago=600)), status="running")
-    with held_open(sweep_stale_runtimes, stale_after=STALE_AFTER):
+    with held_open(sweep_stale_runtimes, rules=RULES):
         done, done_out = in_thread(complete, task.id)
         wait_for_lock_wait()  # the completion now waits on the sweep's row lock
     done.join(10)
@@ -153,9 +161,9 @@ def test_a_task_skipped_while_locked_fails_on_the_next_sweep(make, signal_log):
     task = make.task(make.agent(runtime), status="running")
     lock_without_changing = AgentTask.objects.select_for_update().filter(pk=task.pk)
     with held_open(list, lock_without_changing):
-        first = sweep_stale_runtimes(stale_after=STALE_AFTER)
+        first = sweep_stale_runtimes(rules=RULES)
         pending_meanwhile = AgentRuntime.objects.get(pk=runtime.pk).work_pending
-    second = sweep_stale_runtimes(stale_after=STALE_AFTER)
+    second = sweep_stale_runtimes(rules=RULES)
 
     assert [r.id for r in first.runtimes_marked_offline] == [runtime.id]
     assert first.tasks_failed == []

@@ -8,6 +8,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Now
 
 from runtimes.models import Agent, AgentRuntime
+from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes
 from tasks.models import AgentTask
 
@@ -17,7 +18,7 @@ STALE_AFTER = timedelta(seconds=45)
 
 
 def sweep(**kwargs):
-    return sweep_stale_runtimes(stale_after=STALE_AFTER, **kwargs)
+    return sweep_stale_runtimes(rules=Rules(stale_after=STALE_AFTER), **kwargs)
 
 
 def db_now():
@@ -107,7 +108,8 @@ def test_a_failed_task_says_why_and_when(make):
     assert (task.status, task.failure_reason, task.error) == (
         "failed",
         "runtime_offline",
-        "runtime went offline",
+        # The evidence: unseen 600 s, against a threshold of 45 s and no reconnect grace.
+        "runtime went offline: no heartbeat for 600 s (stale 45 s + grace 0 s)",
     )
     assert task.completed_at is not None
     (failed,) = result.tasks_failed

@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 
 from runtimes.models import Agent
+from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_tasks
 from tasks.models import AgentTask
 from tests.helpers.db import seconds_ago
@@ -18,7 +19,7 @@ RUNNING_TIMEOUT = timedelta(seconds=9000)
 
 def sweep(**kwargs):
     return sweep_stale_tasks(
-        dispatch_timeout=DISPATCH_TIMEOUT, running_timeout=RUNNING_TIMEOUT, **kwargs
+        rules=Rules(dispatch_timeout=DISPATCH_TIMEOUT, running_timeout=RUNNING_TIMEOUT), **kwargs
     )
 
 

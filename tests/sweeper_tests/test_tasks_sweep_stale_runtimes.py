@@ -1,17 +1,28 @@
-"""runtimes/tasks.py: the Celery task around sweep_stale_runtimes, called directly and run
-by a real worker from the real Redis and RabbitMQ brokers."""
+"""sweeper/tasks.py: the Celery task around sweep_stale_runtimes, called directly and run by a
+real worker from the real Redis and RabbitMQ brokers; its overlap lock."""
 
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from django.db import connection
 
 from runtimes.models import Agent, AgentRuntime
-from sweeper.locks import single_run
-from sweeper.tasks import SWEEP_LOCK_TIMEOUT_SECONDS as LOCK_SECONDS
+from sweeper.locks import LOCK_SPACE, lock_key
 from sweeper.tasks import sweep_stale_runtimes
 from tasks.models import AgentTask
+from tests.helpers.db import database_url, sweep_lock_held_elsewhere
 from tests.helpers.workers import RABBITMQ_URL, app_on, wait_until, worker
+
+
+@pytest.fixture(autouse=True)
+def _no_reconnect_grace(settings):
+    # Tasks of a runtime found stale fail in the same sweep, as they did before the grace.
+    settings.RUNTIME_RECONNECT_GRACE_SECONDS = 0
 
 
 def outage(make):
@@ -50,11 +61,7 @@ def test_the_task_sweeps_and_logs_its_counts(make, caplog):
 def test_a_tick_is_skipped_while_the_previous_run_still_goes(make, caplog):
     runtime, _, _ = outage(make)
 
-    with (
-        single_run("sweep_stale_runtimes", timeout=LOCK_SECONDS) as previous_run,
-        caplog.at_level(logging.INFO),
-    ):
-        assert previous_run
+    with sweep_lock_held_elsewhere("sweep_stale_runtimes"), caplog.at_level(logging.INFO):
         assert sweep_stale_runtimes() is None
         assert AgentRuntime.objects.get(pk=runtime.pk).status == "online"
     assert "sweep.skipped" in [r.getMessage() for r in caplog.records]
@@ -63,15 +70,49 @@ def test_a_tick_is_skipped_while_the_previous_run_still_goes(make, caplog):
 
 
 @pytest.mark.django_db
-def test_without_redis_for_the_lock_the_sweep_still_runs(make, caplog, settings):
+def test_sweeps_need_no_redis(make, settings):
     rows = outage(make)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
 
-    with caplog.at_level(logging.WARNING, logger="sweeper.locks"):
-        assert sweep_stale_runtimes()["runtimes_offline"] == 1
+    assert sweep_stale_runtimes()["runtimes_offline"] == 1
 
     assert swept(*rows)
-    assert [r.getMessage() for r in caplog.records] == ["sweep.lock_unavailable"]
+
+
+HOLD_THE_LOCK = """
+import sys, time, psycopg2
+connection = psycopg2.connect(sys.argv[1])
+connection.cursor().execute("SELECT pg_advisory_lock(%s, %s)", [int(sys.argv[2]), int(sys.argv[3])])
+print("held", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_lock_dies_with_a_killed_holder_and_the_next_tick_runs_at_once(make):
+    rows = outage(make)
+    key = [str(LOCK_SPACE), str(lock_key("sweep_stale_runtimes"))]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_LOCK, database_url(), *key],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert sweep_stale_runtimes() is None  # a sweep still running elsewhere
+        os.kill(holder.pid, signal.SIGKILL)  # dies mid-sweep, releasing nothing itself
+        holder.wait(10)
+        deadline = time.monotonic() + 10  # the server notices the closed socket at once
+        while (counts := sweep_stale_runtimes()) is None:
+            assert time.monotonic() < deadline, "the dead holder's lock outlived it"
+            time.sleep(0.05)
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+
+    assert counts["runtimes_offline"] == 1
+    assert swept(*rows)
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,4 +1,4 @@
-"""tasks/tasks.py: the Celery task around sweep_stale_tasks, called directly and run by a real
+"""sweeper/tasks.py: the Celery task around sweep_stale_tasks, called directly and run by a real
 worker from the real Redis and RabbitMQ brokers."""
 
 import logging
@@ -6,10 +6,9 @@ import logging
 import pytest
 
 from runtimes.models import Agent
-from sweeper.locks import single_run
-from sweeper.tasks import SWEEP_LOCK_TIMEOUT_SECONDS as LOCK_SECONDS
 from sweeper.tasks import sweep_stale_tasks
 from tasks.models import AgentTask
+from tests.helpers.db import sweep_lock_held_elsewhere
 from tests.helpers.workers import RABBITMQ_URL, app_on, wait_until, worker
 
 
@@ -45,11 +44,7 @@ def test_the_task_sweeps_and_logs_its_counts(make, caplog):
 def test_a_tick_is_skipped_while_the_previous_run_still_goes(make, caplog):
     _, task = stuck(make)
 
-    with (
-        single_run("sweep_stale_tasks", timeout=LOCK_SECONDS) as previous_run,
-        caplog.at_level(logging.INFO),
-    ):
-        assert previous_run
+    with sweep_lock_held_elsewhere("sweep_stale_tasks"), caplog.at_level(logging.INFO):
         assert sweep_stale_tasks() is None
         assert AgentTask.objects.get(pk=task.pk).status == "dispatched"
     assert "sweep.skipped" in [r.getMessage() for r in caplog.records]
@@ -60,8 +55,7 @@ def test_a_tick_is_skipped_while_the_previous_run_still_goes(make, caplog):
 @pytest.mark.django_db
 def test_the_other_sweeps_lock_does_not_hold_this_one_up(make):
     rows = stuck(make)
-    with single_run("sweep_stale_runtimes", timeout=LOCK_SECONDS) as held:
-        assert held
+    with sweep_lock_held_elsewhere("sweep_stale_runtimes"):
         assert sweep_stale_tasks() == {"runtimes_offline": 0, "tasks_failed": 1, "agents_idle": 1}
     assert swept(*rows)
 

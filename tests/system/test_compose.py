@@ -87,7 +87,9 @@ def test_db_and_redis_have_health_checks(services, name, probe):
 
 def settings_read_from_environment() -> set[str]:
     source = (BASE_DIR / "multica" / "settings.py").read_text()
-    return set(re.findall(r'(?:env\.\w+|positive_seconds)\("([A-Z_]+)"', source))
+    return set(
+        re.findall(r'(?:env\.\w+|positive_seconds|whole_number|fraction)\(\s*"([A-Z_]+)"', source)
+    )
 
 
 # Each process's own default: kept connections for the web process's threads (it sets

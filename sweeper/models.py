@@ -1,0 +1,42 @@
+"""The sweeper's own state, in PostgreSQL and on its clock, so that every process that sweeps
+(beat's worker, `manage.py sweep`, two workers at once) reads and writes the same facts with
+guarded updates: when it last swept, since when the platform could hear, and the brake."""
+
+from django.db import models
+from django.db.models import Q
+
+STATE_ID = 1
+
+
+class SweeperState(models.Model):
+    """One row. Missing until the first sweep: a database with no recorded sweep is not blind,
+    there is nothing to infer from."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=STATE_ID, editable=False)
+    # The last successful run of each sweep.
+    runtimes_swept_at = models.DateTimeField(null=True, blank=True)
+    tasks_swept_at = models.DateTimeField(null=True, blank=True)
+    # The moment the platform could hear heartbeats again after it could not (a gap between
+    # sweeps longer than the stale threshold, or a silent fleet): no runtime is judged on the
+    # time before it.
+    heard_since = models.DateTimeField(null=True, blank=True)
+    # While the fleet is silent: the last heartbeat heard before the silence.
+    silent_after = models.DateTimeField(null=True, blank=True)
+    # The mass-outage brake: engaged by a sweep that would take too many runtimes offline.
+    brake_engaged_at = models.DateTimeField(null=True, blank=True)
+    brake_online = models.PositiveIntegerField(null=True, blank=True)
+    brake_stale = models.PositiveIntegerField(null=True, blank=True)
+    brake_released_at = models.DateTimeField(null=True, blank=True)
+    brake_released_by = models.CharField(max_length=150, blank=True, default="", db_default="")
+    # Runtimes the sweeper marked offline that heartbeat again within the reconnect grace: its
+    # verdicts the evidence contradicted. (Contradicted task verdicts are kept on the tasks.)
+    contradicted_runtimes = models.PositiveBigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        db_table = "sweeper_state"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=STATE_ID), name="sweeper_state_one_row")
+        ]
+
+    def __str__(self) -> str:
+        return "sweeper state"
