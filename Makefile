@@ -38,7 +38,7 @@ format: $(INSTALLED) ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 bench: $(INSTALLED) ## the benchmarks in bench/, each printing a table
-	$(LOCAL) $(PY) bench/sweep.py
-	$(LOCAL) $(PY) bench/events.py
-	$(LOCAL) $(PY) bench/admin.py
-	$(LOCAL) $(PY) bench/heartbeats.py
+	$(LOCAL) $(PY) -m bench.sweep
+	$(LOCAL) $(PY) -m bench.events
+	$(LOCAL) $(PY) -m bench.admin
+	$(LOCAL) $(PY) -m bench.heartbeats

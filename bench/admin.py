@@ -1,62 +1,60 @@
 """Admin benchmark: the runtime and task pages at a small and a large table, against Django's
 defaults for the same columns, measured in the same run on the same data.
 
-    DATABASE_URL=postgres://... python bench/admin.py [--rows N] [--small-rows N] [--runs N]
+    DATABASE_URL=postgres://... python -m bench.admin [--rows N] [--small-rows N] [--runs N]
 
 Works only in its own database, `<name>_bench_admin` on the DATABASE_URL server: it creates
 and migrates it, fills it with bulk SQL, and drops it at the end unless --keep.
 """
 
-import argparse
 import statistics
 import sys
 import time
 import types
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.scratch import scratch_database, setup_django
+from bench.common import (
+    VACUUM,
+    World,
+    arguments,
+    django_database,
+    fill,
+    fill_tasks,
+    median_ms,
+    timed,
+)
+from common.sql import fetch, fetch_one
 
 RUNTIMES_PER_WORKSPACE = 100
 
-# Rows lo..hi-1 of each table: runtime k is offline when k % 10 = 3 and has one agent and one
-# task. Task states: 5% each queued, dispatched, running, cancelled, failed by timeout and
-# failed by runtime_offline; the rest completed. Timestamps need only be plausible for display.
-FILL = """
-INSERT INTO workspace (id, name, created_at)
-SELECT md5('ws' || w)::uuid, 'workspace ' || w, now()
-FROM generate_series(%(lo)s / %(per_ws)s, (%(hi)s - 1) / %(per_ws)s) AS w
-ON CONFLICT DO NOTHING;
-INSERT INTO agent_runtime (id, workspace_id, name, daemon_id, provider, device_name, version,
-                           status, last_seen_at, offline_at, metadata, created_at)
-SELECT md5('rt' || k)::uuid, md5('ws' || k / %(per_ws)s)::uuid, 'runtime ' || k,
-       'daemon-' || k, CASE WHEN k %% 2 = 0 THEN 'claude' ELSE 'codex' END, '', '1.0',
-       CASE WHEN k %% 10 = 3 THEN 'offline' ELSE 'online' END,
-       now() - (k %% 3600) * interval '1 second',
-       CASE WHEN k %% 10 = 3 THEN now() - (k %% 86400) * interval '1 second' END,
-       '{}', now() - k * interval '1 second'
-FROM generate_series(%(lo)s, %(hi)s - 1) AS k;
-INSERT INTO agent (id, workspace_id, runtime_id, name, status, max_concurrent_tasks, created_at)
-SELECT md5('ag' || k)::uuid, md5('ws' || k / %(per_ws)s)::uuid, md5('rt' || k)::uuid,
-       'agent ' || k, 'idle', 6, now()
-FROM generate_series(%(lo)s, %(hi)s - 1) AS k;
-INSERT INTO agent_task (id, agent_id, runtime_id, issue_id, status, priority, created_at,
-                        dispatched_at, started_at, completed_at, error, failure_reason)
-SELECT gen_random_uuid(), md5('ag' || i)::uuid, md5('rt' || i)::uuid, gen_random_uuid(),
-       (ARRAY['queued', 'dispatched', 'running', 'cancelled', 'failed', 'failed'])[b + 1],
-       0, at, at, at, at,
-       CASE b WHEN 4 THEN 'task timed out' WHEN 5 THEN 'runtime went offline' ELSE '' END,
-       CASE b WHEN 4 THEN 'timeout' WHEN 5 THEN 'runtime_offline' ELSE '' END
+# Runtime k is offline when k % 10 = 3 and has one agent and one task. Timestamps need only be
+# plausible for display.
+WORLD = World(
+    workspace=f"k / {RUNTIMES_PER_WORKSPACE}",
+    provider="CASE WHEN mod(k, 2) = 0 THEN 'claude' ELSE 'codex' END",
+    version="'1.0'",
+    status="CASE WHEN mod(k, 10) = 3 THEN 'offline' ELSE 'online' END",
+    last_seen_at="now() - mod(k, 3600) * interval '1 second'",
+    offline_at="CASE WHEN mod(k, 10) = 3 THEN now() - mod(k, 86400) * interval '1 second' END",
+    created_at="now() - k * interval '1 second'",
+)
+
+# Task states: 5% each queued, dispatched, running, cancelled, failed by timeout and failed by
+# runtime_offline; then the rest, completed.
+TASKS = """
+SELECT i AS k, (ARRAY['queued', 'dispatched', 'running', 'cancelled', 'failed', 'failed'])[b + 1]
+       AS status, at AS created_at, at AS dispatched_at, at AS started_at, at AS completed_at,
+       CASE b WHEN 4 THEN 'task timed out' WHEN 5 THEN 'runtime went offline' ELSE '' END
+       AS error,
+       CASE b WHEN 4 THEN 'timeout' WHEN 5 THEN 'runtime_offline' ELSE '' END AS failure_reason
 FROM (SELECT i, i %% 20 AS b, now() - i * interval '1 second' AS at
       FROM generate_series(%(lo)s, %(hi)s - 1) AS i) AS s
-WHERE b < 6;
-INSERT INTO agent_task (id, agent_id, runtime_id, issue_id, status, priority, created_at,
-                        dispatched_at, started_at, completed_at, error, failure_reason)
-SELECT gen_random_uuid(), md5('ag' || i)::uuid, md5('rt' || i)::uuid, gen_random_uuid(),
-       'completed', 0, at, at, at, at, '', ''
+WHERE b < 6
+"""
+COMPLETED_TASKS = """
+SELECT i AS k, 'completed' AS status, at AS created_at, at AS dispatched_at, at AS started_at,
+       at AS completed_at, '' AS error, '' AS failure_reason
 FROM (SELECT i, now() - i * interval '1 second' AS at
-      FROM generate_series(%(lo)s, %(hi)s - 1) AS i WHERE i %% 20 >= 6) AS s;
+      FROM generate_series(%(lo)s, %(hi)s - 1) AS i WHERE i %% 20 >= 6) AS s
 """
 
 PAGES = [
@@ -71,12 +69,11 @@ PAGES = [
 ]
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args():
+    parser = arguments(__doc__)
     parser.add_argument("--rows", type=int, default=100_000, help="runtimes, agents and tasks")
     parser.add_argument("--small-rows", type=int, default=1_000, help="the first size")
     parser.add_argument("--runs", type=int, default=7, help="requests per median")
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
     return parser.parse_args()
 
 
@@ -125,18 +122,13 @@ def install_urls() -> None:
     settings.ROOT_URLCONF = module.__name__
 
 
-def execute(sql: str, **params) -> list[tuple]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def fill(lo: int, hi: int) -> None:
+def fill_rows(lo: int, hi: int) -> None:
+    """Rows lo..hi-1 of each table."""
     print(f"filling rows {lo:,}..{hi:,} ...", file=sys.stderr)
-    execute(FILL, lo=lo, hi=hi, per_ws=RUNTIMES_PER_WORKSPACE)
-    execute("VACUUM ANALYZE workspace, agent_runtime, agent, agent_task")
+    fill(WORLD, lo, hi)
+    fill_tasks(TASKS, lo=lo, hi=hi)
+    fill_tasks(COMPLETED_TASKS, lo=lo, hi=hi)
+    fetch(VACUUM)
 
 
 def logged_in_client():
@@ -177,18 +169,16 @@ def measure(client, url: str, params: dict, runs: int) -> tuple[float, float, in
     times, timers = [], []
     for _ in range(runs):
         timers.append(QueryTimer())
-        start = time.perf_counter()
         with connection.execute_wrapper(timers[-1]):
-            client.get(url, params)
-        times.append((time.perf_counter() - start) * 1000)
+            times.append(timed(lambda: client.get(url, params))[0])
     sql_ms = statistics.median(timer.seconds * 1000 for timer in timers)
     return statistics.median(times), sql_ms, timers[-1].count
 
 
 def measure_size(client, runs: int) -> list[tuple]:
     ids = {
-        "runtime": execute("SELECT id FROM agent_runtime LIMIT 1")[0][0],
-        "task": execute("SELECT id FROM agent_task LIMIT 1")[0][0],
+        "runtime": fetch_one("SELECT id FROM agent_runtime LIMIT 1").id,
+        "task": fetch_one("SELECT id FROM agent_task LIMIT 1").id,
     }
     rows = []
     for label, path, params in PAGES:
@@ -200,12 +190,7 @@ def measure_size(client, runs: int) -> list[tuple]:
 
 
 def count_ms(table: str, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        execute(f"SELECT count(*) FROM {table}")
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    return median_ms(lambda: fetch(f"SELECT count(*) FROM {table}"), runs)
 
 
 def print_table(results: dict[int, list[tuple]], counts: dict[int, tuple]) -> None:
@@ -222,12 +207,12 @@ def print_table(results: dict[int, list[tuple]], counts: dict[int, tuple]) -> No
         )
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args) -> None:
     client = logged_in_client()
     results, counts = {}, {}
     lo = 0
     for size in (args.small_rows, args.rows):
-        fill(lo, size)
+        fill_rows(lo, size)
         lo = size
         results[size] = measure_size(client, args.runs)
         counts[size] = (count_ms("agent_runtime", args.runs), count_ms("agent_task", args.runs))
@@ -236,8 +221,8 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
-    with scratch_database("_bench_admin", keep=args.keep) as url:
-        setup_django(url)  # DEBUG off: queries are counted and timed by QueryTimer instead
+    # DEBUG off (django_database): queries are counted and timed by QueryTimer instead.
+    with django_database("_bench_admin", keep=args.keep):
         install_urls()
         run(args)
 

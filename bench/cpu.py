@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from common.sql import fetch
+
 
 def with_children(pids: list[int]) -> list[int]:
     found = []
@@ -23,18 +25,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = %(name)s AND pid <> pg_backend_pid()"
+
+
 def database_backends(name: str) -> list[int]:
     """PostgreSQL backends serving the bench database now. A backend that lives for one
     request only (no pooling) is missed, so their share shows up under "other" instead."""
     from django.db import DatabaseError, connection
 
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [name],
-            )
-            pids = [row[0] for row in cursor.fetchall()]
+        rows = fetch(BACKENDS, name=name)
+        pids = [row.pid for row in rows]
     except DatabaseError:  # no slot left: the server under test has taken them all
         pids = []
     connection.close()

@@ -1,54 +1,37 @@
 """Announcing a mass failure: events/s from the sweep's signal to a browser's WebSocket.
 
-    DATABASE_URL=postgres://... REDIS_URL=redis://... python bench/events.py [--events N]
+    DATABASE_URL=postgres://... REDIS_URL=redis://... python -m bench.events [--events N] [--keep]
 
 A real daphne serves multica.asgi; a real WebSocket client, logged in with a real session
 cookie as a member, listens. In this process, a worker-like thread sends `tasks_failed` the way
 a sweep does (one signal per committed chunk), and the clock stops when the client has
 received every event as its own JSON message. The baseline, measured in the same run, is one
-`async_to_sync(group_send)` per event. Uses the DATABASE_URL database (migrated here) and
-removes the rows it made.
+`async_to_sync(group_send)` per event. Works only in its own database, `<name>_bench_events`
+on the DATABASE_URL server, which it creates and migrates, and drops at the end unless --keep;
+the events travel the channel layer of REDIS_URL.
 """
 
-import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from contextlib import contextmanager
 from datetime import timedelta
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.utils import timezone
+from websockets.asyncio.client import connect
 
-import django  # noqa: E402
-
-django.setup()
-
-from asgiref.sync import async_to_sync  # noqa: E402
-from channels.layers import get_channel_layer  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.utils import timezone  # noqa: E402
-from websockets.asyncio.client import connect  # noqa: E402
-
-from realtime import receivers  # noqa: E402
-from runtimes.models import Agent, AgentRuntime, Workspace  # noqa: E402
-from sweeper.config import Rules  # noqa: E402
-from sweeper.results import CHUNK_SIZE  # noqa: E402
-from sweeper.sweeps import sweep_stale_runtimes  # noqa: E402
-from tasks.changes import FailedTask  # noqa: E402
-from tasks.models import AgentTask  # noqa: E402
-from tasks.signals import tasks_failed  # noqa: E402
+from bench.common import arguments, django_database, serving
+from realtime import receivers
+from sweeper.config import Rules
+from sweeper.results import CHUNK_SIZE
+from sweeper.sweeps import sweep_stale_runtimes
+from tasks.changes import FailedTask
+from tasks.signals import tasks_failed
 
 
 def failed_tasks(workspace_id, count: int) -> list[FailedTask]:
@@ -94,6 +77,9 @@ def one_by_one(workspace, count: int):
 def real_sweep(workspace, count: int):
     """The whole path: `count` running tasks of an offline runtime, failed by the real sweep
     (database time included), announced after each chunk commits."""
+    from runtimes.models import Agent, AgentRuntime  # models need django.setup() first
+    from tasks.models import AgentTask
+
     runtime = AgentRuntime.objects.create(
         workspace=workspace, name="bench", daemon_id="bench", provider="claude", status="offline"
     )
@@ -128,53 +114,26 @@ async def measure(url: str, cookie: str, send, expected: set[str]) -> float:
         return time.perf_counter() - started
 
 
-def start_daphne(port: int) -> subprocess.Popen:
-    daphne = Path(sys.executable).parent / "daphne"
-    argv = [str(daphne), "-b", "127.0.0.1", "-p", str(port), "multica.asgi:application"]
-    process = subprocess.Popen(
-        argv, cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise SystemExit("daphne did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def listener():
     """A member's (workspace, WebSocket URL, session cookie), with daphne serving it."""
-    call_command("migrate", verbosity=0)
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from runtimes.models import Workspace
+
     workspace = Workspace.objects.create(name="bench events")
-    user = get_user_model().objects.create_user(f"bench-{uuid.uuid4().hex[:8]}")
+    user = get_user_model().objects.create_user("bench")
     workspace.members.add(user)
     client = Client()
     client.force_login(user)
-    port = free_port()
-    daphne = start_daphne(port)
-    try:
+    with serving("ws") as (_, port):
         url = f"ws://127.0.0.1:{port}/ws/workspaces/{workspace.id}/events/"
         yield workspace, url, client.cookies["sessionid"].value
-    finally:
-        daphne.terminate()
-        daphne.wait()
-        client.logout()
-        workspace.delete()
-        user.delete()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--baseline-events", type=int, default=None, help="default: --events")
     args = parser.parse_args()
@@ -184,7 +143,7 @@ def main() -> None:
         ("real sweep, batched", real_sweep, args.events),
     ]
     rows = []
-    with listener() as (workspace, url, cookie):
+    with django_database("_bench_events", keep=args.keep), listener() as (workspace, url, cookie):
         for name, prepare, count in ways:
             send, expected = prepare(workspace, count)
             rows.append((name, count, asyncio.run(measure(url, cookie, send, expected))))

@@ -2,7 +2,7 @@
 served the production way (granian, `python -m multica.web`) on this machine, the load
 generator beside it; daphne serving the same API, as it did before, is the baseline.
 
-    DATABASE_URL=postgres://... python bench/heartbeats.py [--rates 100,200,...] [--seconds 10]
+    DATABASE_URL=postgres://... python -m bench.heartbeats [--rates 100,200,...] [--seconds 10]
                                 [--runtimes 10000] [--connections 50] [--fresh-connections]
                                 [--servers granian,daphne] [--nginx] [--schema] [--keep]
 
@@ -21,27 +21,20 @@ database, so the difference is what a heartbeat itself costs.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children  # noqa: E402
-from bench.scratch import database_name, scratch_database, setup_django  # noqa: E402
-from multica import processes  # noqa: E402
-from tools.daemons import Connection  # noqa: E402
-from tools.servers import nginx, wait_for_http  # noqa: E402
+from bench.common import World, arguments, database_name, django_database, fill, serving
+from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children
+from common.sql import fetch
+from tools.daemons import Connection
+from tools.servers import nginx
 
 TARGET_P99_MS = 100.0
 # The issue's target: 10,000 runtimes each beating every 15 s.
@@ -50,8 +43,8 @@ WARM_UP_RATE, WARM_UP_SECONDS = 50, 3
 CONNECT_BATCH = 200
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse_args():
+    parser = arguments(__doc__)
     parser.add_argument("--rates", default="100,200,300,400,500,667,800,1000,1200,1400")
     parser.add_argument("--seconds", type=float, default=10.0, help="per step")
     parser.add_argument("--runtimes", type=int, default=10_000)
@@ -63,36 +56,27 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--schema", action="store_true", help="also GET /api/schema/")
     parser.add_argument("--nginx", action="store_true", help="behind the production proxy")
     parser.add_argument("--port", type=int, default=18_700)
-    parser.add_argument("--keep", action="store_true", help="keep the database")
     return parser.parse_args()
 
 
 # --- the database and the server ---------------------------------------------------------------
 
 
-FILL = """
-INSERT INTO agent_runtime (id, workspace_id, name, daemon_id, provider, device_name, version,
-                           status, last_seen_at, offline_at, metadata, created_at)
-SELECT gen_random_uuid(), %(workspace_id)s, 'runtime ' || k, 'daemon-' || k, 'claude',
-       'host-' || k, '1.0', 'online', now(), NULL, '{}', now()
-FROM generate_series(1, %(n)s) AS k;
-ANALYZE agent_runtime;
-"""
+# One workspace of online runtimes, fresh, without agents or tasks.
+WORLD = World(workspace="0", device_name="'host-' || k", version="'1.0'", agents=False)
 
 
-def prepare(url: str, runtimes: int) -> tuple[str, list[str]]:
-    """Migrates the bench database and fills it; returns a token and the runtime ids."""
-    setup_django(url)
+def prepare(runtimes: int) -> tuple[str, list[str]]:
+    """Fills the bench database; returns a token and the runtime ids."""
     from django.db import connection
 
     from runtimes.models import AgentRuntime, Workspace
     from runtimes.tokens import issue_token
 
-    workspace = Workspace.objects.create(name="heartbeat bench")
-    with connection.cursor() as cursor:
-        cursor.execute(FILL, {"workspace_id": workspace.id, "n": runtimes})
+    fill(WORLD, 0, runtimes)
+    fetch("ANALYZE agent_runtime")
     ids = [str(i) for i in AgentRuntime.objects.values_list("id", flat=True)]
-    token = issue_token(workspace=workspace)[1]
+    token = issue_token(workspace=Workspace.objects.get())[1]
     connection.close()
     return token, ids
 
@@ -106,57 +90,16 @@ SERVERS = {
 
 
 @contextmanager
-def serving(url: str, name: str, args) -> Iterator[list[int]]:
+def serving_as_in_production(name: str, args) -> Iterator[list[int]]:
     """Runs the server as in production (DEBUG off), with --nginx behind docker-compose.yml's
     proxy config; yields the pids whose CPU is the server's."""
-    server = start_server(url, name, args.port + 1 if args.nginx else args.port)
-    try:
-        if name == "granian":
-            wait_for_workers(server)
+    port = args.port + 1 if args.nginx else args.port
+    with serving(SERVERS[name], port=port) as (server, _):
         if args.nginx:
-            with nginx(args.port, args.port + 1, args.port + 1) as proxy:
+            with nginx(args.port, port, port) as proxy:
                 yield [server.pid, proxy.pid]
         else:
-            wait_for_http(args.port, server)
             yield [server.pid]
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def wait_for_workers(server: subprocess.Popen, timeout: float = 30) -> None:
-    """Until the web process has started all its workers: connections opened before one of
-    them listens go to the others, and stay with them."""
-    deadline = time.monotonic() + timeout
-    while len(with_children([server.pid])) <= int(os.environ.get("WEB_WORKERS") or 2):
-        assert server.poll() is None, "the web process exited at start"
-        assert time.monotonic() < deadline, "the web process did not start its workers"
-        time.sleep(0.05)
-
-
-def start_server(url: str, name: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "SECRET_KEY": "bench-only"}
-    env.pop("CONN_MAX_AGE", None)  # each server's own: kept by the web process, not by daphne
-    handed = []
-    if SERVERS[name] == "ws":
-        # daphne is handed a socket bound here, so that it accepts from its first moment.
-        listener = socket.create_server(("127.0.0.1", port), backlog=4096)
-        listener.set_inheritable(True)
-        handed = [listener.fileno()]
-        command = processes.local("ws", fd=listener.fileno())
-    else:
-        command = processes.local("web", port=port)
-    server = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        pass_fds=handed,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    if handed:
-        listener.close()
-    return server
 
 
 # --- load ---------------------------------------------------------------------------------------
@@ -323,7 +266,7 @@ def run_steps(args, token, runtime_ids, name, pids, kind) -> float:
     return best
 
 
-def run(args, url, token, runtime_ids) -> None:
+def run(args, token, runtime_ids) -> None:
     threads = os.environ.get("WEB_THREADS") or 4
     processes = os.environ.get("WEB_WORKERS") or 2
     print(
@@ -336,7 +279,7 @@ def run(args, url, token, runtime_ids) -> None:
     )
     best = {}
     for i, name in enumerate(args.servers.split(",")):
-        with serving(url, name, args) as pids:
+        with serving_as_in_production(name, args) as pids:
             best[name] = run_steps(args, token, runtime_ids, name, pids, "heartbeat")
             if args.schema and i == 0:
                 run_steps(args, token, runtime_ids, name, pids, "schema")
@@ -351,11 +294,10 @@ def main() -> None:
     unknown = set(args.servers.split(",")) - set(SERVERS)
     if unknown:
         raise SystemExit(f"--servers: unknown {', '.join(sorted(unknown))}")
-    server_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1/multica")
-    with scratch_database("_bench_heartbeats", keep=args.keep, url=server_url) as url:
+    with django_database("_bench_heartbeats", keep=args.keep) as url:
         args.db_name = database_name(url)
-        token, runtime_ids = prepare(url, args.runtimes)
-        run(args, url, token, runtime_ids)
+        token, runtime_ids = prepare(args.runtimes)
+        run(args, token, runtime_ids)
 
 
 if __name__ == "__main__":

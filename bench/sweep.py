@@ -1,23 +1,19 @@
 """Sweep benchmark: idle sweeps as history grows; a mass outage against naive and raw SQL.
 
-`DATABASE_URL=... python bench/sweep.py [--quick] [--keep]`. Works only in its own database,
+`DATABASE_URL=... python -m bench.sweep [--quick] [--keep]`. Works only in its own database,
 `<name>_bench` on that server, which it creates, migrates, fills and then drops."""
 
-import argparse
 import statistics
 import sys
-import time
 from contextlib import nullcontext
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models.functions import Now
 
-from bench.scratch import scratch_database, setup_django
+from bench.common import VACUUM, World, arguments, django_database, fill, fill_tasks, timed
+from common.sql import fetch
 from runtimes.signals import agents_status_changed, runtimes_went_offline
 from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
@@ -29,47 +25,41 @@ STALE_AFTER = timedelta(hours=1)
 DISPATCH_TIMEOUT = timedelta(hours=1)
 RUNNING_TIMEOUT = timedelta(days=1)
 ACTIVE = ("dispatched", "running")
-VACUUM = "VACUUM ANALYZE workspace, agent_runtime, agent, agent_task"
 
-# Runtime k has one agent, and 99 neighbours in its workspace. k % 20 = 19 died days ago
-# (offline, only history), k % 100 = 50 was never seen, k % 10 = 7 is what the outage kills.
-FILL_RUNTIMES = """
-INSERT INTO workspace (id, name, created_at)
-SELECT md5('ws' || w)::uuid, 'workspace ' || w, now() FROM generate_series(0, %(w)s - 1) AS w;
-INSERT INTO agent_runtime (id, workspace_id, name, daemon_id, provider, device_name, version,
-                           status, last_seen_at, offline_at, metadata, created_at)
-SELECT md5('rt' || k)::uuid, md5('ws' || k %% %(w)s)::uuid, 'runtime ' || k, 'daemon-' || k,
-       'claude', '', '', CASE WHEN dead THEN 'offline' ELSE 'online' END,
-       CASE WHEN dead THEN now() - interval '2 days' WHEN k %% 100 = 50 THEN NULL
-            ELSE now() - (k %% 600) * interval '1 second' END,
-       CASE WHEN dead THEN now() - interval '2 days' END, '{}', now()
-FROM generate_series(0, %(r)s - 1) AS k, LATERAL (SELECT k %% 20 = 19 AS dead) AS d;
-INSERT INTO agent (id, workspace_id, runtime_id, name, status, max_concurrent_tasks, created_at)
-SELECT md5('ag' || k)::uuid, md5('ws' || k %% %(w)s)::uuid, md5('rt' || k)::uuid,
-       'agent ' || k, 'idle', 6, now()
-FROM generate_series(0, %(r)s - 1) AS k;
-"""
+
+def world(runtimes: int) -> World:
+    """Runtime k has one agent, and 99 neighbours in its workspace. k % 20 = 19 died days ago
+    (offline, only history), k % 100 = 50 was never seen, k % 10 = 7 is what the outage kills."""
+    dead = "mod(k, 20) = 19"
+    return World(
+        workspace=f"mod(k, {max(1, runtimes // 100)})",
+        status=f"CASE WHEN {dead} THEN 'offline' ELSE 'online' END",
+        last_seen_at=f"CASE WHEN {dead} THEN now() - interval '2 days' WHEN mod(k, 100) = 50"
+        " THEN NULL ELSE now() - mod(k, 600) * interval '1 second' END",
+        offline_at=f"CASE WHEN {dead} THEN now() - interval '2 days' END",
+    )
+
 
 # Task i runs on runtime k = i % R in state bucket b = (i / R + k) % 10: at full size each live
 # runtime has a dispatched (b = 0), a running (1) and a queued task (2); the rest is history.
-FILL_TASKS = """
-INSERT INTO agent_task (id, agent_id, runtime_id, issue_id, status, priority, created_at,
-                        dispatched_at, started_at, completed_at, error, failure_reason)
-SELECT gen_random_uuid(), md5('ag' || k)::uuid, md5('rt' || k)::uuid, gen_random_uuid(), st, 0,
-       at, CASE WHEN st <> 'queued' THEN at END,
-       CASE WHEN st NOT IN ('queued', 'dispatched') THEN at END,
-       CASE WHEN done THEN at + interval '5 minutes' END,
-       CASE WHEN st = 'failed' THEN 'agent crashed' ELSE '' END,
-       CASE WHEN st = 'failed' THEN 'agent_error' ELSE '' END
+TASKS = """
+SELECT k, st AS status, at AS created_at, CASE WHEN st <> 'queued' THEN at END AS dispatched_at,
+       CASE WHEN st NOT IN ('queued', 'dispatched') THEN at END AS started_at,
+       CASE WHEN done THEN at + interval '5 minutes' END AS completed_at,
+       CASE WHEN st = 'failed' THEN 'agent crashed' ELSE '' END AS error,
+       CASE WHEN st = 'failed' THEN 'agent_error' ELSE '' END AS failure_reason
 FROM (SELECT i, i %% %(r)s AS k, (i / %(r)s + i %% %(r)s) %% 10 AS b
       FROM generate_series(%(lo)s, %(hi)s - 1) AS i) AS s,
 LATERAL (SELECT k %% 20 = 19 OR b > 2 AS done) AS d,
 LATERAL (SELECT CASE WHEN done THEN now() - (i %% 2592000 + 3600) * interval '1 second'
                      ELSE now() - (i %% 600) * interval '1 second' END AS at,
                 CASE WHEN done THEN (CASE WHEN b = 9 THEN 'failed' ELSE 'completed' END)
-                     ELSE (ARRAY['dispatched', 'running', 'queued'])[b + 1] END AS st) AS t;
+                     ELSE (ARRAY['dispatched', 'running', 'queued'])[b + 1] END AS st) AS t
+"""
+
+WORKING = """
 UPDATE agent SET status = 'working' WHERE status = 'idle'
-  AND id IN (SELECT agent_id FROM agent_task WHERE status IN ('dispatched', 'running'));
+  AND id IN (SELECT agent_id FROM agent_task WHERE status IN ('dispatched', 'running'))
 """
 
 # Ages the doomed runtimes, and notes every row a variant may change so RESET can put it back.
@@ -109,38 +99,26 @@ WITH gone AS (
         AND x.status IN ('dispatched', 'running') AND x.id NOT IN (SELECT id FROM failed))
     RETURNING a.id, a.workspace_id, a.status
 )
-SELECT 'runtimes', id, workspace_id, NULL::uuid, NULL::uuid, NULL::uuid, NULL, NULL FROM gone
+SELECT 'runtimes' AS kind, id, workspace_id, NULL::uuid AS agent_id, NULL::uuid AS issue_id,
+       NULL::uuid AS runtime_id, NULL AS failure_reason, NULL AS error FROM gone
 UNION ALL
 SELECT 'tasks', id, workspace_id, agent_id, issue_id, runtime_id, failure_reason, error FROM failed
 UNION ALL SELECT 'agents', id, workspace_id, NULL, NULL, NULL, status, NULL FROM idled
 """
 
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args():
+    parser = arguments(__doc__)
     parser.add_argument("--runtimes", type=int, default=100_000)
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--small-tasks", type=int, default=10_000, help="first idle point")
     parser.add_argument("--runs", type=int, default=15, help="idle sweeps per median")
     parser.add_argument("--repeat", type=int, default=3, help="real and raw outage runs")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     if args.quick:
         vars(args).update(runtimes=2000, tasks=20000, small_tasks=2000, runs=3, repeat=1)
     return args
-
-
-def execute(sql: str, **params) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
-
-
-def timed(fn) -> tuple[float, object]:
-    start = time.perf_counter()
-    value = fn()
-    return (time.perf_counter() - start) * 1000, value
 
 
 def idle_sweeps(runs: int) -> list[float]:
@@ -207,7 +185,7 @@ def naive_sweep(*, atomic: bool) -> tuple[int, int, int]:
 
 def raw_sweep() -> tuple[int, int, int]:
     with transaction.atomic():
-        kinds = [row[0] for row in execute(RAW_SWEEP, stale=STALE_AFTER)]
+        kinds = [row.kind for row in fetch(RAW_SWEEP, stale=STALE_AFTER)]
     return kinds.count("runtimes"), kinds.count("tasks"), kinds.count("agents")
 
 
@@ -221,12 +199,12 @@ VARIANTS = {
 
 def outage(repeat: int) -> dict[str, tuple[float, tuple[int, int, int]]]:
     """Each variant from the same rows and fresh statistics; real and raw `repeat` times."""
-    execute(OUTAGE, stale=STALE_AFTER)
+    fetch(OUTAGE, stale=STALE_AFTER)
     announced = count_announced()
     runs: dict[str, list] = {name: [] for name in VARIANTS}
     for name in ["naive_auto", "naive"] + ["raw", "real"] * repeat:
-        execute(RESET)
-        execute(VACUUM)  # fresh statistics and clean pages for every variant
+        fetch(RESET)
+        fetch(VACUUM)  # fresh statistics and clean pages for every variant
         announced.update(dict.fromkeys(announced, 0))
         runs[name].append(timed(VARIANTS[name][1]))
     changed = {rows for results in runs.values() for _, rows in results}
@@ -250,27 +228,31 @@ def print_table(idle: list[tuple[str, list[float]]], out: dict) -> None:
     print(f"real / raw:              {real / out['raw'][0]:.2f}x (target <= 1.5x)")
 
 
-def run(args: argparse.Namespace) -> None:
+def fill_more_tasks(lo: int, hi: int, runtimes: int) -> None:
+    fill_tasks(TASKS, lo=lo, hi=hi, r=runtimes)
+    fetch(WORKING)
+    fetch(VACUUM)
+
+
+def run(args) -> None:
     print(f"filling {args.runtimes:,} runtimes ...", file=sys.stderr)
-    execute(FILL_RUNTIMES, r=args.runtimes, w=max(1, args.runtimes // 100))
-    execute(FILL_TASKS, lo=0, hi=args.small_tasks, r=args.runtimes)
-    execute(VACUUM)
+    fill(world(args.runtimes), 0, args.runtimes)
+    fill_more_tasks(0, args.small_tasks, args.runtimes)
     idle = [(f"{args.small_tasks:,} tasks", idle_sweeps(args.runs))]
     print(f"filling {args.tasks:,} tasks ...", file=sys.stderr)
-    execute(FILL_TASKS, lo=args.small_tasks, hi=args.tasks, r=args.runtimes)
-    execute(VACUUM)
+    fill_more_tasks(args.small_tasks, args.tasks, args.runtimes)
     idle.append((f"{args.tasks:,} tasks", idle_sweeps(args.runs)))
     print("mass outage ...", file=sys.stderr)
     out = outage(args.repeat)
-    execute("ANALYZE")  # as autovacuum would, once 10% of the rows changed
+    fetch("ANALYZE")  # as autovacuum would, once 10% of the rows changed
     idle.append((f"{args.tasks:,} tasks, 10% more runtimes offline", idle_sweeps(args.runs)))
     print_table(idle, out)
 
 
 def main() -> None:
     args = parse_args()
-    with scratch_database("_bench", keep=args.keep) as url:
-        setup_django(url)  # DEBUG off: a query log would tax the naive baseline most
+    # DEBUG off (django_database): a query log would tax the naive baseline most.
+    with django_database("_bench", keep=args.keep):
         run(args)
 
 

@@ -49,8 +49,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def listening_socket() -> socket.socket:
-    """A loopback socket bound and listening, inheritable, to hand to a server as its fd."""
-    listener = socket.create_server(("127.0.0.1", 0))
+# Deep enough for a fleet connecting at once (the kernel caps it at net.core.somaxconn).
+BACKLOG = 4096
+
+
+def listening_socket(port: int = 0) -> socket.socket:
+    """A loopback socket bound to `port` (0: any free one) and listening, inheritable, to hand
+    to a server as its fd."""
+    listener = socket.create_server(("127.0.0.1", port), backlog=BACKLOG)
     listener.set_inheritable(True)
     return listener

@@ -1,6 +1,6 @@
 """Simulated daemons for the daemon API: a demo against `make run`, and the load of bench/.
 
-    python tools/daemons.py --token TOKEN --workspace ID [--base http://127.0.0.1:8000]
+    python -m tools.daemons --token TOKEN --workspace ID [--base http://127.0.0.1:8000]
                             [--daemons 20] [--providers claude,codex] [--work-seconds 20]
                             [--queue 5]
 
@@ -192,11 +192,9 @@ def queue_work(runtime_ids: list[str], tasks_per_agent: int) -> None:
     it, written straight to the database of DATABASE_URL (the server's)."""
     import os
     import uuid
-    from pathlib import Path
 
     import django
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
     django.setup()
     from runtimes.models import Agent, AgentRuntime

@@ -49,26 +49,36 @@ def wait_for_http(port: int, process: subprocess.Popen, timeout: float = 30) -> 
             time.sleep(0.1)
 
 
-@contextmanager
-def web_process(name: str, env: dict) -> Iterator[int]:
-    """Runs the product's process `name` ("web", the production web process, or "ws", daphne)
-    until it serves HTTP; yields its port. Its output is printed at the end, to be seen with a
-    failure. daphne gets a socket bound here; the web process binds its port itself (each of
-    its workers listens on it, SO_REUSEPORT, which no handed-over socket can)."""
+def start(
+    name: str, env: dict, *, port: int = 0, output=subprocess.DEVNULL
+) -> tuple[subprocess.Popen, int]:
+    """Starts the product's process `name` ("web", the production web process, or "ws",
+    daphne) on loopback `port` (0: a free one), its output to `output`; returns the process and
+    its port, without waiting for it to serve. daphne gets a socket bound here; the web process
+    binds its port itself (each of its workers listens on it, SO_REUSEPORT, which no
+    handed-over socket can)."""
     handed = []
     if name == "ws":
-        listener = processes.listening_socket()
+        listener = processes.listening_socket(port)
         port, handed = listener.getsockname()[1], [listener.fileno()]
         argv = processes.local(name, fd=listener.fileno())
     else:
-        port = processes.free_port()
+        port = port or processes.free_port()
         argv = processes.local(name, port=port)
+    process = subprocess.Popen(
+        argv, cwd=BASE_DIR, env=env, pass_fds=handed, stdout=output, stderr=output
+    )
+    if handed:
+        listener.close()
+    return process, port
+
+
+@contextmanager
+def web_process(name: str, env: dict) -> Iterator[int]:
+    """Runs the product's process `name` (see `start`) until it serves HTTP; yields its port.
+    Its output is printed at the end, to be seen with a failure."""
     with tempfile.TemporaryFile("w+") as output:
-        process = subprocess.Popen(
-            argv, cwd=BASE_DIR, env=env, pass_fds=handed, stdout=output, stderr=output
-        )
-        if handed:
-            listener.close()
+        process, port = start(name, env, output=output)
         try:
             wait_for_http(port, process)
             yield port
