@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 class Hearing:
     silent: bool  # the fleet is silent now: the platform cannot hear
     heard_for: timedelta | None  # since it could hear again; None: it never failed to
+    state: state.State  # as the sweep found it
 
     def heard_longer_than(self, threshold: timedelta) -> bool:
         """Whether a rule with this threshold may judge now."""
@@ -44,51 +45,66 @@ class Hearing:
 def observe(rules: Rules) -> Hearing:
     """Records what the evidence says of the platform's hearing; returns it."""
     before = state.read()
-    gap = before.since_last_sweep
-    if (
-        gap is not None
-        and gap > rules.stale_after
-        and state.heard_after_gap(stale_after=rules.stale_after)
-    ):
-        logger.warning("sweeper.blind_gap", extra={"since_last_sweep_s": _seconds(gap)})
+    changed = _after_gap(before, rules)
     heard = fleet.hearing(enough=rules.brake_min_runtimes)
     silent = (
         heard.watched and heard.silent_for is not None and heard.silent_for > rules.heartbeat_period
     )
     if silent:
-        if state.silent_after(heard.last_heard):
-            logger.warning(
-                "sweeper.fleet_silent", extra={"silent_for_s": _seconds(heard.silent_for)}
-            )
+        changed |= _silent(heard)
     elif before.silent_after is not None:
-        first = fleet.first_heard_after(before.silent_after)
-        if first is not None and state.heard_after_silence(
-            silent_after=before.silent_after, first_heard=first
-        ):
-            logger.warning("sweeper.hearing_again", extra={"heard_since": first.isoformat()})
+        changed |= _after_silence(before.silent_after)
     # Silence longer than the grace is no blindness any more: the fleet really is gone.
     blind = silent and heard.silent_for <= rules.reconnect_grace
-    return Hearing(silent=blind, heard_for=state.read().heard_for)
+    after = state.read() if changed else before
+    return Hearing(silent=blind, heard_for=after.heard_for, state=after)
 
 
-def consider_brake(rules: Rules) -> None:
-    """Before runtimes are marked: engages the brake if this sweep would take more than
-    `brake_fraction` of at least `brake_min_runtimes` online runtimes offline. Reads what
-    would change, and at most that many again of the online runtimes."""
+def _after_gap(before: state.State, rules: Rules) -> bool:
+    gap = before.since_last_sweep
+    if gap is None or gap <= rules.stale_after:
+        return False
+    if not state.heard_after_gap(stale_after=rules.stale_after):
+        return False  # another sweep found this gap first
+    logger.warning("sweeper.blind_gap", extra={"since_last_sweep_s": _seconds(gap)})
+    return True
+
+
+def _silent(heard: fleet.Hearing) -> bool:
+    if not state.silent_after(heard.last_heard):
+        return False  # known already
+    logger.warning("sweeper.fleet_silent", extra={"silent_for_s": _seconds(heard.silent_for)})
+    return True
+
+
+def _after_silence(silent_after) -> bool:
+    first = fleet.first_heard_after(silent_after)
+    if first is None or not state.heard_after_silence(silent_after=silent_after, first_heard=first):
+        return False
+    logger.warning("sweeper.hearing_again", extra={"heard_since": first.isoformat()})
+    return True
+
+
+def brake_engaged(rules: Rules, hearing: Hearing) -> bool:
+    """Whether the brake holds this sweep's work: engaged before, or now, before runtimes are
+    marked, because this sweep would take more than `brake_fraction` of at least
+    `brake_min_runtimes` online runtimes offline. Reads what would change, and at most that
+    many again of the online runtimes."""
+    if hearing.state.brake_engaged_at is not None:
+        return True
+    if not hearing.heard_longer_than(rules.stale_after):
+        return False  # nothing is marked
     stale = fleet.stale_count(stale_after=rules.stale_after)
     if stale == 0:
-        return
+        return False
     # The brake holds iff online < stale / fraction: counting further would tell nothing more.
     enough = max(rules.brake_min_runtimes, math.ceil(stale / rules.brake_fraction)) + 1
     online = fleet.online_count(up_to=enough)
     if online < rules.brake_min_runtimes or stale <= rules.brake_fraction * online:
-        return
+        return False
     if state.engage_brake(online=online, stale=stale):
         logger.warning("sweeper.brake_engaged", extra={"online": online, "stale": stale})
-
-
-def brake_engaged() -> bool:
-    return state.read().brake_engaged_at is not None
+    return True
 
 
 def release_brake_when_back(rules: Rules) -> None:

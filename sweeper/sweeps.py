@@ -27,9 +27,8 @@ def sweep_stale_runtimes(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> Sweep
     and not held by the brake) and idles their agents. Returns what it changed; each chunk
     commits, and is announced, on its own."""
     hearing = guards.observe(rules)
-    if hearing.heard_longer_than(rules.stale_after):
-        guards.consider_brake(rules)
-    judge_stale = hearing.heard_longer_than(rules.reconnect_grace) and not guards.brake_engaged()
+    braked = guards.brake_engaged(rules, hearing)
+    judge_stale = hearing.heard_longer_than(rules.reconnect_grace) and not braked
     result = SweepResult()
     if hearing.heard_longer_than(rules.stale_after):
         while chunk := _stale_runtimes_chunk(rules, judge_stale=judge_stale, limit=chunk_size):
@@ -42,7 +41,8 @@ def sweep_stale_runtimes(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> Sweep
     while picked := _due_work_chunk(rules, judge_stale=judge_stale, after=after, limit=chunk_size):
         after, chunk = picked
         result.add(chunk)
-    guards.release_brake_when_back(rules)
+    if braked:
+        guards.release_brake_when_back(rules)
     state.record_sweep("runtimes")
     return result
 

@@ -81,3 +81,60 @@ def test_a_database_other_than_postgresql_is_refused_without_showing_the_url(url
         "configuration error: DATABASE_URL must be a PostgreSQL URL (postgres://...),"
         f" not {scheme}://..."
     )
+
+
+# --- the verdict guards' settings -------------------------------------------------------------
+
+FRACTION, MINIMUM = "SWEEP_BRAKE_FRACTION", "SWEEP_BRAKE_MIN_RUNTIMES"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"RUNTIME_STALE_SECONDS": "20", "RUNTIME_HEARTBEAT_SECONDS": "15"},
+            "RUNTIME_STALE_SECONDS (20) must be at least twice RUNTIME_HEARTBEAT_SECONDS (15);"
+            " three times is the convention",
+        ),
+        (
+            {"SWEEP_INTERVAL_SECONDS": "45", "RUNTIME_STALE_SECONDS": "45"},
+            "SWEEP_INTERVAL_SECONDS (45) must be less than RUNTIME_STALE_SECONDS (45)",
+        ),
+        (
+            {"RUNTIME_RECONNECT_GRACE_SECONDS": "-1"},
+            "RUNTIME_RECONNECT_GRACE_SECONDS must be at least 0, got -1",
+        ),
+        (
+            {"RUNTIME_RECONNECT_GRACE_SECONDS": "soon"},
+            "RUNTIME_RECONNECT_GRACE_SECONDS must be a whole number of seconds, got 'soon'",
+        ),
+        ({"SWEEP_BRAKE_FRACTION": "1.5"}, f"{FRACTION} must be above 0 and at most 1, got 1.5"),
+        ({"SWEEP_BRAKE_FRACTION": "0"}, f"{FRACTION} must be above 0 and at most 1, got 0"),
+        ({"SWEEP_BRAKE_FRACTION": "half"}, "SWEEP_BRAKE_FRACTION must be a number, got 'half'"),
+        ({"SWEEP_BRAKE_MIN_RUNTIMES": "0"}, f"{MINIMUM} must be greater than zero, got 0"),
+        (
+            {"SWEEP_BRAKE_MIN_RUNTIMES": "many"},
+            "SWEEP_BRAKE_MIN_RUNTIMES must be a whole number, got 'many'",
+        ),
+    ],
+    ids=["stale-below-2-beats", "interval-not-below-stale", "negative-grace", "word-grace",
+         "fraction-above-1", "fraction-0", "fraction-word", "min-0", "min-word"],
+)  # fmt: skip
+def test_the_guards_settings_stop_start_up_with_one_line(env, message):
+    run = manage_check(**env)
+
+    assert run.returncode != 0
+    assert run.stderr.strip() == f"configuration error: {message}"
+
+
+def test_small_thresholds_for_tests_and_demos_are_valid():
+    run = manage_check(
+        SWEEP_INTERVAL_SECONDS="2",
+        RUNTIME_STALE_SECONDS="6",
+        RUNTIME_HEARTBEAT_SECONDS="2",
+        RUNTIME_RECONNECT_GRACE_SECONDS="0",
+        SWEEP_BRAKE_FRACTION="1",
+        SWEEP_BRAKE_MIN_RUNTIMES="1",
+    )
+
+    assert run.returncode == 0, run.stderr
