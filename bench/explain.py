@@ -1,0 +1,124 @@
+"""Every statement a sweep runs, EXPLAINed at two sizes of the sparse world (bench/sweep_worlds.py,
+with its long-dead runtimes and history), during a mass outage: the blocks each one reads. A
+statement whose cost grows with history reads more at the larger size.
+
+    DATABASE_URL=... python -m bench.explain [--sizes 10000,100000] [--plans] [--keep]
+
+Works only in its own database, `<name>_bench_explain`, which it creates, fills and drops.
+Tasks are ten per runtime at each size.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+from uuid import UUID
+
+from django.db import connection, transaction
+
+from bench.common import VACUUM, arguments, django_database, fill, fill_tasks
+from bench.sweep_worlds import OUTAGE, WORKING, worlds
+from common.sql import fetch
+from runtimes import fleet
+from runtimes import queries as runtime_sql
+from sweeper import state
+from tasks import queries as task_sql
+
+STALE = timedelta(hours=1)
+CHUNK = 1000
+OFFLINE = "UPDATE agent_runtime SET status = 'offline', offline_at = now() WHERE id = ANY(%(ids)s)"
+EMPTY = "TRUNCATE workspace, agent_runtime, agent, agent_task, sweeper_state CASCADE"
+
+
+def statements(ids: list[UUID], agents: list[UUID]) -> dict[str, tuple[str, dict]]:
+    """Each statement with the parameters a sweep's first chunk of the outage gives it."""
+    grace = {"grace": timedelta(0), "judge_stale": True, "stale_after": STALE}
+    stuck = {"dispatch_timeout": STALE, "running_timeout": STALE, "limit": CHUNK}
+    return {
+        "state READ": (state.READ, {}),
+        "fleet HEARING": (fleet.HEARING, {"enough": 20}),
+        "fleet STALE_COUNT": (fleet.STALE_COUNT, {"stale_after": STALE}),
+        "fleet ONLINE_UP_TO": (fleet.ONLINE_UP_TO, {"up_to": 2 * CHUNK}),
+        "fleet STILL_OFFLINE_SINCE": (fleet.STILL_OFFLINE_SINCE, {"since": "-infinity"}),
+        "MARK_STALE_OFFLINE": (
+            runtime_sql.MARK_STALE_OFFLINE,
+            {"stale_after": STALE, "limit": CHUNK},
+        ),
+        "FAIL_ACTIVE_TASKS_OF_OFFLINE_RUNTIMES": (
+            task_sql.FAIL_ACTIVE_TASKS_OF_OFFLINE_RUNTIMES,
+            {"runtime_ids": ids, **grace},
+        ),
+        "LOCK_WORKING_AGENTS": (runtime_sql.LOCK_WORKING_AGENTS, {"agent_ids": agents}),
+        "IDLE_AGENTS_WITHOUT_WORK": (runtime_sql.IDLE_AGENTS_WITHOUT_WORK, {"agent_ids": agents}),
+        "SETTLE_WORK_PENDING": (runtime_sql.SETTLE_WORK_PENDING, {"runtime_ids": ids}),
+        "OFFLINE_WITH_WORK_DUE": (
+            runtime_sql.OFFLINE_WITH_WORK_DUE,
+            {"after": UUID(int=0), "limit": CHUNK, "grace": timedelta(0), "judge_stale": True},
+        ),
+        "FAIL_STUCK_TASKS (idle)": (
+            task_sql.FAIL_STUCK_TASKS,
+            {**stuck, "error": "x", "judge_dispatched": True, "judge_running": True},
+        ),
+    }
+
+
+def blocks(sql: str, params: dict, show: bool) -> tuple[int, float]:
+    """Shared blocks read (hit or not) and ms, from EXPLAIN ANALYZE; the plan with `show`."""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + sql, params)
+        (plan,) = cursor.fetchone()[0]
+    if show:
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
+            print("\n".join(row[0][:160] for row in cursor.fetchall()), file=sys.stderr)
+    top = plan["Plan"]
+    return top["Shared Hit Blocks"] + top["Shared Read Blocks"], plan["Execution Time"]
+
+
+def measure(size: int, show: bool) -> dict[str, tuple[int, float]]:
+    spec = worlds(size)["sparse"]
+    fetch(EMPTY)
+    print(f"filling {size:,} runtimes, {10 * size:,} tasks ...", file=sys.stderr)
+    fill(spec.world, 0, size)
+    fill_tasks(spec.tasks, lo=0, hi=10 * size, r=size)
+    fetch(WORKING)
+    fetch(VACUUM)
+    state.read()
+    out = {}
+    with transaction.atomic():
+        fetch(OUTAGE.format(doomed=spec.doomed), stale=STALE)
+        picked = fetch(
+            "SELECT r.id, a.id AS agent_id FROM bench_runtimes AS b JOIN agent_runtime AS r"
+            " USING (id) JOIN agent AS a ON a.runtime_id = r.id ORDER BY r.last_seen_at LIMIT "
+            + str(CHUNK)
+        )
+        ids, agents = [row.id for row in picked], [row.agent_id for row in picked]
+        for name, (sql, params) in statements(ids, agents).items():
+            # Each one in a savepoint rolled back, so that every statement sees the outage.
+            with transaction.atomic():
+                if name.startswith(("FAIL_ACTIVE", "SETTLE", "IDLE", "LOCK_WORKING")):
+                    fetch(OFFLINE, ids=ids)
+                out[name] = blocks(sql, params, show)
+                transaction.set_rollback(True)
+        transaction.set_rollback(True)
+    return out
+
+
+def main() -> None:
+    parser = arguments(__doc__)
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--plans", action="store_true", help="print each plan to stderr")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with django_database("_bench_explain", keep=args.keep):
+        results = [measure(size, args.plans) for size in sizes]
+    head = "".join(f"{f'{s:,} rt blocks':>18}{'ms':>8}" for s in sizes)
+    print(f"\n{'statement (a chunk of ' + str(CHUNK) + ')':<42}{head}{'growth':>9}")
+    for name in results[0]:
+        cells = "".join(f"{r[name][0]:>18,}{r[name][1]:>8.2f}" for r in results)
+        growth = results[-1][name][0] / max(1, results[0][name][0])
+        print(f"{name:<42}{cells}{growth:>8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
