@@ -152,10 +152,10 @@ def parse_uuid(value, name: str) -> UUID:
         raise BadRequest(f"{name}: not a UUID") from None
 
 
-def list_field(body: dict, name: str, *, max_items: int) -> list:
+def list_field(body: dict, name: str, *, max_items: int, allow_empty: bool = False) -> list:
     value = body.get(name)
-    if not isinstance(value, list) or not value:
-        raise BadRequest(f"{name}: required non-empty array")
+    if not isinstance(value, list) or not (value or allow_empty):
+        raise BadRequest(f"{name}: required {'' if allow_empty else 'non-empty '}array")
     if len(value) > max_items:
         raise BadRequest(f"{name}: more than {max_items} items")
     return value

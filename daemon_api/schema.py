@@ -110,9 +110,16 @@ SCHEMA = {
         },
         "/api/daemon/heartbeat": {
             "post": _operation(
-                "Keep a runtime online; 404 means register again",
+                "Keep a runtime online; 404 means register again. With running_task_ids, the"
+                " tasks the daemon runs now: listed ones are stopped only after"
+                " TASK_MAX_RUNNING_SECONDS, a live task of the runtime no longer listed fails"
+                " (orphaned) after TASK_ORPHAN_GRACE_SECONDS",
                 _object(["id", "status"], id=UUID, status={"type": "string"}),
-                _object(["runtime_id"], runtime_id=UUID),
+                _object(
+                    ["runtime_id"],
+                    runtime_id=UUID,
+                    running_task_ids={"type": "array", "maxItems": 1000, "items": UUID},
+                ),
                 400,
                 404,
                 413,

@@ -12,11 +12,22 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+# Collecting long-offline runtimes is housekeeping, not a verdict: a tenth as often.
+GC_EVERY_SWEEPS = 10
+
+
 def beat_schedule(interval_seconds: int) -> dict:
-    """Both sweeps every `interval_seconds`. A tick not started within one interval expires:
-    after a worker outage the backlog is dropped, not replayed in a burst."""
+    """Both sweeps every `interval_seconds`, the collection of long-offline runtimes every
+    GC_EVERY_SWEEPS intervals. A tick not started within its interval expires: after a worker
+    outage the backlog is dropped, not replayed in a burst."""
     options = {"expires": interval_seconds}
+    gc_seconds = interval_seconds * GC_EVERY_SWEEPS
     return {
+        "collect-offline-runtimes": {
+            "task": "runtimes.collect_offline_runtimes",
+            "schedule": gc_seconds,
+            "options": {"expires": gc_seconds},
+        },
         "sweep-stale-runtimes": {
             "task": "runtimes.sweep_stale_runtimes",
             "schedule": interval_seconds,

@@ -168,6 +168,16 @@ SWEEP_INTERVAL_SECONDS = positive_seconds("SWEEP_INTERVAL_SECONDS", 30)
 RUNTIME_STALE_SECONDS = positive_seconds("RUNTIME_STALE_SECONDS", 45)
 TASK_DISPATCH_TIMEOUT_SECONDS = positive_seconds("TASK_DISPATCH_TIMEOUT_SECONDS", 300)
 TASK_RUNNING_TIMEOUT_SECONDS = positive_seconds("TASK_RUNNING_TIMEOUT_SECONDS", 9000)
+# Task leases: a running task its daemon's heartbeats list is stopped only after this long...
+TASK_MAX_RUNNING_SECONDS = positive_seconds("TASK_MAX_RUNNING_SECONDS", 86400)
+# ...and a live task they stopped listing fails (`orphaned`) once missing this long.
+TASK_ORPHAN_GRACE_SECONDS = positive_seconds("TASK_ORPHAN_GRACE_SECONDS", 30)
+# A task the sweeper fails is queued again while its attempt is below this (1: never).
+TASK_MAX_ATTEMPTS = whole_number("TASK_MAX_ATTEMPTS", 2, minimum=1)
+# A task queued this long, never claimed, fails (`queued_expired`).
+TASK_QUEUED_TTL_SECONDS = positive_seconds("TASK_QUEUED_TTL_SECONDS", 7200)
+# A runtime offline this long, with no agent bound and no live task, is deleted.
+RUNTIME_GC_AFTER_SECONDS = positive_seconds("RUNTIME_GC_AFTER_SECONDS", 7 * 86400)
 # The daemons' heartbeat period. A whole period without any heartbeat from a fleet of at least
 # SWEEP_BRAKE_MIN_RUNTIMES means the platform could not hear (web, proxy or database down).
 RUNTIME_HEARTBEAT_SECONDS = positive_seconds("RUNTIME_HEARTBEAT_SECONDS", 15)

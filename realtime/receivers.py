@@ -77,10 +77,11 @@ def task_payload(task) -> dict:
         "task_id": str(task.id),
         "agent_id": str(task.agent_id),
         "issue_id": str(task.issue_id),
-        "runtime_id": str(task.runtime_id),
+        "runtime_id": str(task.runtime_id) if task.runtime_id else None,
         "status": "failed",
         "failure_reason": task.failure_reason,
         "error": task.error,
+        "retry_task_id": str(task.retry_task_id) if task.retry_task_id else None,
     }
 
 

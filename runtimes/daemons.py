@@ -67,13 +67,21 @@ class Heartbeat:
     contradicted: bool  # the sweeper had marked it offline, within the reconnect grace
 
 
-def heartbeat(*, token_hash: str, runtime_id: UUID, reconnect_grace: timedelta) -> Heartbeat:
+def heartbeat(
+    *,
+    token_hash: str,
+    runtime_id: UUID,
+    reconnect_grace: timedelta,
+    leases: list[UUID] | None = None,
+) -> Heartbeat:
     """Sets the runtime online and seen now, if the token is live (NotAuthenticated otherwise)
-    and the runtime is in its workspace (NotFound otherwise). A comeback is announced."""
+    and the runtime is in its workspace (NotFound otherwise). A comeback is announced. With
+    `leases`, the tasks the daemon runs: its live tasks listed are vouched for, the others
+    noted as no longer listed (see queries.HEARTBEAT)."""
     # A single statement, so no explicit transaction: the row lock it takes is held only for
     # the statement (or the caller's transaction), and the sweep skips a locked runtime.
     beat = queries.HEARTBEAT.fetch_one(
-        token_hash=token_hash, runtime_id=runtime_id, grace=reconnect_grace
+        token_hash=token_hash, runtime_id=runtime_id, grace=reconnect_grace, leases=leases
     )
     if beat is None:
         raise NotAuthenticated("missing, invalid, expired or revoked token")

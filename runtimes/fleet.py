@@ -27,10 +27,14 @@ SELECT min(last_seen_at) AS at FROM agent_runtime
 WHERE status = 'online' AND last_seen_at > %(after)s
 """
 
-# The runtimes a sweep would take offline now: a range of the same index.
+# The runtimes a sweep would take offline now: a range of the same index, and of the never
+# seen ones' by when they were made.
 STALE_COUNT = """
-SELECT count(*) AS n FROM agent_runtime
-WHERE status = 'online' AND last_seen_at < now() - %(stale_after)s
+SELECT (SELECT count(*) FROM agent_runtime
+        WHERE status = 'online' AND last_seen_at < now() - %(stale_after)s)
+     + (SELECT count(*) FROM agent_runtime
+        WHERE status = 'online' AND last_seen_at IS NULL
+          AND created_at < now() - %(stale_after)s) AS n
 """
 
 ONLINE_UP_TO = """

@@ -37,8 +37,8 @@ class AgentRuntime(models.Model):
     device_name = models.CharField(max_length=200, blank=True, default="")
     version = models.CharField(max_length=100, blank=True, default="")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ONLINE)
-    # Written with the database's now() by heartbeats; NULL means never seen,
-    # and a never-seen runtime is never judged stale.
+    # Written with the database's now() by heartbeats; NULL means never seen, and a never-seen
+    # runtime is judged by `created_at`.
     last_seen_at = models.DateTimeField(null=True, blank=True)
     offline_at = models.DateTimeField(null=True, blank=True)
     # Why it last went offline: the sweeper found it stale (its tasks wait out the reconnect
@@ -73,6 +73,12 @@ class AgentRuntime(models.Model):
                 fields=["last_seen_at"],
                 name="agent_runtime_online_seen_idx",
                 condition=Q(status="online"),
+            ),
+            # Online runtimes never seen, judged by when they were made.
+            models.Index(
+                fields=["created_at"],
+                name="agent_runtime_never_seen_idx",
+                condition=Q(status="online", last_seen_at__isnull=True),
             ),
             # Offline runtimes, by how long: the admin's filter and "offline for" column.
             models.Index(

@@ -8,19 +8,28 @@ from common.sql import Prepared
 from common.states import ACTIVE
 
 MARK_STALE_OFFLINE = """
-WITH stale AS (
+WITH stale_seen AS (
     SELECT id FROM agent_runtime
     WHERE status = 'online' AND last_seen_at < now() - %(stale_after)s
     ORDER BY last_seen_at
     LIMIT %(limit)s
     -- A runtime locked by an in-flight heartbeat is about to be fresh: leave it alone.
     FOR UPDATE SKIP LOCKED
+), never_seen AS (
+    -- Never heard from since it was made: judged by when that was.
+    SELECT id FROM agent_runtime
+    WHERE status = 'online' AND last_seen_at IS NULL AND created_at < now() - %(stale_after)s
+    ORDER BY created_at
+    LIMIT %(limit)s - (SELECT count(*) FROM stale_seen)
+    FOR UPDATE SKIP LOCKED
+), stale AS (
+    SELECT id FROM stale_seen UNION ALL SELECT id FROM never_seen
 )
 UPDATE agent_runtime AS r
 SET status = 'offline', offline_at = now(), offline_reason = 'stale'
 FROM stale
 WHERE r.id = stale.id
-  AND r.status = 'online' AND r.last_seen_at < now() - %(stale_after)s
+  AND r.status = 'online' AND coalesce(r.last_seen_at, r.created_at) < now() - %(stale_after)s
 RETURNING r.id, r.workspace_id
 """
 
@@ -132,10 +141,14 @@ RETURNING r.id, r.workspace_id, r.name, r.provider, r.status
 # comeback within the reconnect grace of a runtime the sweeper marked offline is reported as
 # the contradicted verdict it is. No row: the token is not live; a row without a runtime: the
 # runtime is not in the token's workspace.
+# With `leases` (the ids of the tasks the daemon says it runs; NULL when it did not say), the
+# runtime's live tasks are read from the partial index of live work, and written only where
+# their lease changes: listed for the first time (`leased`), or no longer listed (since when:
+# `unlisted_since`). A fleet whose lists do not change writes no task at all.
 HEARTBEAT = Prepared(
     "runtime_heartbeat",
     LIVE_TOKEN
-    + """, old AS (
+    + f""", old AS (
     SELECT r.id, r.status, r.offline_reason, r.offline_at
     FROM agent_runtime AS r JOIN live USING (workspace_id)
     WHERE r.id = %(runtime_id)s
@@ -150,6 +163,19 @@ HEARTBEAT = Prepared(
     RETURNING r.id, old.status::text AS old_status,
               old.status = 'offline' AND old.offline_reason = 'stale'
                   AND old.offline_at > now() - %(grace)s::interval AS contradicted
+), live_work AS (
+    SELECT t.id, t.leased, t.unlisted_since, t.id = ANY(%(leases)s::uuid[]) AS listed
+    FROM agent_task AS t JOIN old ON t.runtime_id = old.id
+    WHERE %(leases)s::uuid[] IS NOT NULL AND t.status IN {ACTIVE}
+), vouched AS (
+    UPDATE agent_task AS t SET leased = true, unlisted_since = NULL
+    FROM live_work AS w
+    WHERE t.id = w.id AND w.listed AND (NOT w.leased OR w.unlisted_since IS NOT NULL)
+      AND t.status IN {ACTIVE}
+), unlisted AS (
+    UPDATE agent_task AS t SET unlisted_since = now()
+    FROM live_work AS w
+    WHERE t.id = w.id AND NOT w.listed AND w.unlisted_since IS NULL AND t.status IN {ACTIVE}
 )
 SELECT live.workspace_id, beat.id AS runtime_id, beat.old_status, beat.contradicted
 FROM live LEFT JOIN beat ON true
@@ -181,4 +207,35 @@ LOCK_RUNTIME_FOR_CLAIM = """
 SELECT status FROM agent_runtime
 WHERE id = %(runtime_id)s AND workspace_id = %(workspace_id)s
 FOR SHARE
+"""
+
+# --- Collection of long-offline runtimes ----------------------------------------------------
+
+# The next candidates after the cursor (offline_at, id), oldest first.
+GC_CANDIDATES = """
+SELECT id, offline_at FROM agent_runtime
+WHERE status = 'offline' AND offline_at < now() - %(gc_after)s
+  AND (offline_at, id) > (%(after_at)s, %(after_id)s)
+ORDER BY offline_at, id
+LIMIT %(limit)s
+"""
+
+# Those still offline for long, with no agent bound and no queued or live task, locked; a
+# heartbeat or claim holding one steps it out of this run.
+LOCK_COLLECTABLE = """
+SELECT r.id, r.workspace_id FROM agent_runtime AS r
+WHERE r.id IN (SELECT unnest(%(runtime_ids)s::uuid[]))
+  AND r.status = 'offline' AND r.offline_at < now() - %(gc_after)s
+  AND NOT EXISTS (SELECT 1 FROM agent AS a WHERE a.runtime_id = r.id)
+  AND NOT EXISTS (
+      SELECT 1 FROM agent_task AS t
+      WHERE t.runtime_id = r.id AND t.status IN ('queued', 'dispatched', 'running')
+  )
+ORDER BY r.id
+FOR UPDATE SKIP LOCKED
+"""
+
+DELETE_RUNTIMES = """
+DELETE FROM agent_runtime WHERE id IN (SELECT unnest(%(runtime_ids)s::uuid[]))
+RETURNING id, workspace_id
 """

@@ -2,14 +2,14 @@
 stopped heartbeating go offline, and offline runtimes whose work may be left are found and, once
 that work has failed, settled. The chunk loop around them is the sweeper's."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from common.signals import send_on_commit
 from common.sql import fetch
 from runtimes import queries
 from runtimes.changes import RuntimeChange
-from runtimes.signals import runtimes_went_offline
+from runtimes.signals import runtimes_changed, runtimes_went_offline
 
 
 def mark_stale_offline(*, stale_after: timedelta, limit: int) -> list[RuntimeChange]:
@@ -45,3 +45,30 @@ def offline_with_work_due(
 def settle_work_pending(*, runtime_ids: list[UUID]) -> None:
     """Records, for those of `runtime_ids` that are offline, whether live work is left."""
     fetch(queries.SETTLE_WORK_PENDING, runtime_ids=runtime_ids)
+
+
+def collection_candidates(
+    *, gc_after: timedelta, after_at: datetime, after_id: UUID, limit: int
+) -> list:
+    """Up to `limit` runtimes offline longer than `gc_after`, oldest first, after the cursor
+    (`after_at`, `after_id`): rows with `id` and `offline_at`."""
+    return fetch(
+        queries.GC_CANDIDATES, gc_after=gc_after, after_at=after_at, after_id=after_id, limit=limit
+    )
+
+
+def lock_collectable(*, runtime_ids: list[UUID], gc_after: timedelta) -> list[RuntimeChange]:
+    """Within the caller's transaction: those of `runtime_ids` still offline longer than
+    `gc_after`, with no agent bound and no queued or live task, locked."""
+    return fetch(
+        queries.LOCK_COLLECTABLE, into=RuntimeChange, runtime_ids=runtime_ids, gc_after=gc_after
+    )
+
+
+def delete_runtimes(*, runtime_ids: list[UUID]) -> list[RuntimeChange]:
+    """Deletes the runtimes (locked by the caller, their tasks detached); announced as
+    `runtime_gc` after commit."""
+    deleted = fetch(queries.DELETE_RUNTIMES, into=RuntimeChange, runtime_ids=runtime_ids)
+    if deleted:
+        send_on_commit(runtimes_changed, sender=RuntimeChange, action="runtime_gc", runtimes=deleted)
+    return deleted

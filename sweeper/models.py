@@ -31,6 +31,10 @@ class SweeperState(models.Model):
     # Runtimes the sweeper marked offline that heartbeat again within the reconnect grace: its
     # verdicts the evidence contradicted. (Contradicted task verdicts are kept on the tasks.)
     contradicted_runtimes = models.PositiveBigIntegerField(default=0, db_default=0)
+    # Where the collection of long-offline runtimes goes on next time: a cursor (offline_at,
+    # id) through the candidates, so that each run reads a bounded part of them.
+    gc_after_offline_at = models.DateTimeField(null=True, blank=True)
+    gc_after_id = models.UUIDField(null=True, blank=True)
 
     class Meta:
         db_table = "sweeper_state"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 from common.sql import execute, fetch_one
 
@@ -66,6 +67,11 @@ WHERE id = 1 AND brake_engaged_at IS NOT NULL
 RETURNING brake_released_at
 """
 
+MOVE_GC_CURSOR = """
+UPDATE sweeper_state SET gc_after_offline_at = %(after_at)s, gc_after_id = %(after_id)s
+WHERE id = 1
+"""
+
 COUNT_CONTRADICTED_RUNTIME = """
 UPDATE sweeper_state SET contradicted_runtimes = contradicted_runtimes + 1 WHERE id = 1
 """
@@ -84,6 +90,8 @@ class State:
     brake_released_at: datetime | None
     brake_released_by: str
     contradicted_runtimes: int
+    gc_after_offline_at: datetime | None
+    gc_after_id: UUID | None
     now: datetime
     since_last_sweep: timedelta | None  # None: no sweep recorded yet
     heard_for: timedelta | None  # None: the platform never failed to hear
@@ -126,6 +134,10 @@ def engage_brake(*, online: int, stale: int) -> bool:
 def release_brake(*, by: str, engaged_at: datetime | None = None) -> bool:
     """Releases the brake (only the engagement of `engaged_at`, if given); whether it did."""
     return fetch_one(RELEASE_BRAKE, by=by, engaged_at=engaged_at) is not None
+
+
+def move_gc_cursor(*, after_at: datetime | None, after_id: UUID | None) -> None:
+    execute(MOVE_GC_CURSOR, after_at=after_at, after_id=after_id)
 
 
 def count_contradicted_runtime() -> None:

@@ -8,16 +8,27 @@ outage never holds locks or memory without bound, and each chunk is announced as
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from functools import partial
 from uuid import UUID
 
 from django.db import transaction
 
 from runtimes import agents
 from runtimes import sweeps as runtime_steps
+from runtimes.changes import RuntimeChange
 from sweeper import guards, state
 from sweeper.config import Rules
 from sweeper.results import CHUNK_SIZE, SweepResult
 from tasks import steps as task_steps
+from tasks.steps import StuckRules
+
+# Runtime collection reads this many candidates a run, and deletes this many a transaction:
+# a runtime's task history is rewritten with it (its tasks keep all but the runtime), so a
+# transaction stays short even for runtimes with thousands of tasks behind them.
+GC_SCAN = 500
+GC_CHUNK = 20
+NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 def sweep_stale_runtimes(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> SweepResult:
@@ -49,29 +60,82 @@ def sweep_stale_runtimes(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> Sweep
 
 def sweep_stale_tasks(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> SweepResult:
     """Fails tasks `dispatched` longer than the dispatch timeout or `running` longer than the
-    running timeout (database clock) with `timeout`, none of it counted while the platform
-    could not hear, and idles agents left without work. Returns what it changed; each chunk
-    commits, and is announced, on its own."""
+    running timeout (longer than the maximum running time, if their daemon vouches for them)
+    with `timeout`, live tasks their daemon no longer lists with `orphaned`, and tasks queued
+    longer than the queued TTL with `queued_expired` (database clock; none of the wall-clock
+    rules counts time the platform could not hear). Queues the next attempt of what it failed
+    while the budget lasts, idles agents left without work. Each chunk commits, and is
+    announced, on its own."""
     hearing = guards.observe(rules)
-    judge = {
-        "judge_dispatched": hearing.heard_longer_than(rules.dispatch_timeout),
-        "judge_running": hearing.heard_longer_than(rules.running_timeout),
-    }
-    result = SweepResult()
-    while any(judge.values()):
-        with transaction.atomic():
-            failed = task_steps.fail_stuck_tasks(
-                dispatch_timeout=rules.dispatch_timeout,
-                running_timeout=rules.running_timeout,
-                limit=chunk_size,
-                **judge,
-            )
-            idled = agents.idle_agents_without_work(agent_ids=[t.agent_id for t in failed])
-        result.add(SweepResult(tasks_failed=failed, agents_changed=idled))
-        if len(failed) < chunk_size:
-            break
+    stuck = StuckRules(
+        dispatch_timeout=rules.dispatch_timeout,
+        running_timeout=rules.running_timeout,
+        max_running=rules.max_running,
+        orphan_grace=rules.orphan_grace,
+        judge_dispatched=hearing.heard_longer_than(rules.dispatch_timeout),
+        judge_running=hearing.heard_longer_than(rules.running_timeout),
+    )
+    result = _until_short(lambda: _stuck_chunk(stuck, rules, limit=chunk_size), chunk_size)
+    if hearing.heard_longer_than(rules.queued_ttl):
+        expire = partial(task_steps.expire_queued_tasks, queued_ttl=rules.queued_ttl)
+        result.add(_until_short(lambda: _chunk(expire, limit=chunk_size), chunk_size))
     state.record_sweep("tasks")
     return result
+
+
+def collect_offline_runtimes(
+    *, rules: Rules, scan: int = GC_SCAN, chunk_size: int = GC_CHUNK
+) -> list[RuntimeChange]:
+    """Deletes runtimes offline longer than `gc_after` with no agent bound and no queued or
+    live task, their tasks' history kept; announced as `runtime_gc`. Reads at most `scan`
+    candidates a run, from where the last run stopped (the cursor wraps at the end), and
+    deletes them `chunk_size` a transaction."""
+    current = state.read()
+    candidates = runtime_steps.collection_candidates(
+        gc_after=rules.gc_after,
+        after_at=current.gc_after_offline_at or NEVER,
+        after_id=current.gc_after_id or UUID(int=0),
+        limit=scan,
+    )
+    collected = []
+    for start in range(0, len(candidates), chunk_size):
+        ids = [row.id for row in candidates[start : start + chunk_size]]
+        collected += _collect_chunk(ids, gc_after=rules.gc_after)
+    end = candidates[-1] if len(candidates) == scan else None
+    state.move_gc_cursor(after_at=end and end.offline_at, after_id=end and end.id)
+    return collected
+
+
+def _until_short(run_chunk, chunk_size: int) -> SweepResult:
+    """Chunk after chunk until one fails fewer than `chunk_size` tasks."""
+    result = SweepResult()
+    while True:
+        chunk = run_chunk()
+        result.add(chunk)
+        if len(chunk.tasks_failed) < chunk_size:
+            return result
+
+
+@transaction.atomic
+def _stuck_chunk(stuck: StuckRules, rules: Rules, *, limit: int) -> SweepResult:
+    failed = task_steps.fail_stuck_tasks(rules=stuck, limit=limit, max_attempts=rules.max_attempts)
+    idled = agents.idle_agents_without_work(agent_ids=[t.agent_id for t in failed])
+    return SweepResult(tasks_failed=failed, agents_changed=idled)
+
+
+@transaction.atomic
+def _chunk(fail, *, limit: int) -> SweepResult:
+    return SweepResult(tasks_failed=fail(limit=limit))
+
+
+@transaction.atomic
+def _collect_chunk(runtime_ids: list[UUID], *, gc_after) -> list[RuntimeChange]:
+    locked = runtime_steps.lock_collectable(runtime_ids=runtime_ids, gc_after=gc_after)
+    if not locked:
+        return []
+    ids = [runtime.id for runtime in locked]
+    task_steps.detach_runtime_history(runtime_ids=ids)
+    return runtime_steps.delete_runtimes(runtime_ids=ids)
 
 
 @transaction.atomic
@@ -108,6 +172,7 @@ def _take_down(runtime_ids: list[UUID], rules: Rules, *, judge_stale: bool) -> S
         stale_after=rules.stale_after,
         grace=rules.reconnect_grace,
         judge_stale=judge_stale,
+        max_attempts=rules.max_attempts,
     )
     idled = agents.idle_agents_without_work(agent_ids=[task.agent_id for task in failed])
     runtime_steps.settle_work_pending(runtime_ids=runtime_ids)

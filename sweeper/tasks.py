@@ -39,6 +39,18 @@ def sweep_stale_tasks() -> dict | None:
     return run_sweep("sweep_stale_tasks", lambda: sweeps.sweep_stale_tasks(rules=rules))
 
 
+@shared_task(name="runtimes.collect_offline_runtimes", **SWEEP_TASK)
+def collect_offline_runtimes() -> int | None:
+    """Beat's collection of long-offline runtimes; skips the tick while the previous one runs."""
+    with locks.single_run("collect_offline_runtimes") as alone:
+        if not alone:
+            logger.info("gc.skipped")
+            return None
+        collected = sweeps.collect_offline_runtimes(rules=Rules.from_settings())
+    logger.info("gc.done", extra={"runtimes_collected": len(collected)})
+    return len(collected)
+
+
 def run_sweep(name: str, sweep: Callable[[], SweepResult]) -> dict | None:
     """Runs `sweep` unless the previous run of `name` still goes; logs `sweep.done` with its
     counts, or `sweep.skipped`, and returns the counts (None when skipped)."""

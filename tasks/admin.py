@@ -37,6 +37,12 @@ class AgentTaskAdmin(admin.ModelAdmin):
         "dispatched_at",
         "started_at",
         "completed_at",
+        "attempt",
+        "retry_of",
+        "leased",
+        "unlisted_since",
+        "contradicted_at",
+        "contradicting_report",
     )
     show_full_result_count = False
     paginator = EstimatedCountPaginator

@@ -9,10 +9,11 @@ class FailedTask:
     id: UUID
     agent_id: UUID
     issue_id: UUID
-    runtime_id: UUID
+    runtime_id: UUID | None  # None: a queued task whose runtime was collected
     workspace_id: UUID
     failure_reason: str
     error: str
+    retry_task_id: UUID | None = None  # its next attempt, queued with the failure
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,16 @@ class AgentTask(models.Model):
         RUNTIME_OFFLINE = "runtime_offline"
         TIMEOUT = "timeout"
         AGENT_ERROR = "agent_error"
+        ORPHANED = "orphaned"
+        QUEUED_EXPIRED = "queued_expired"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     agent = models.ForeignKey(Agent, on_delete=models.CASCADE, related_name="tasks")
-    runtime = models.ForeignKey(AgentRuntime, on_delete=models.CASCADE, related_name="tasks")
+    # NULL once the runtime is collected (offline for RUNTIME_GC_AFTER_SECONDS): the task's
+    # history stays, with its agent, its issue and what happened.
+    runtime = models.ForeignKey(
+        AgentRuntime, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
     issue_id = models.UUIDField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     priority = models.IntegerField(default=0)
@@ -44,6 +50,17 @@ class AgentTask(models.Model):
     # "error": ...}); the task stays failed.
     contradicted_at = models.DateTimeField(null=True, blank=True)
     contradicting_report = models.JSONField(null=True, blank=True)
+    # Attempts: a task the sweeper fails is queued again as a new task while attempt is below
+    # max_attempts (NULL: TASK_MAX_ATTEMPTS); the failed attempt stays as history.
+    attempt = models.PositiveIntegerField(default=1, db_default=1)
+    max_attempts = models.PositiveIntegerField(null=True, blank=True)
+    retry_of = models.OneToOneField(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retry"
+    )
+    # Leases: a heartbeat of its runtime listed it (from then on, only TASK_MAX_RUNNING_SECONDS
+    # stops it running), or since when its runtime's heartbeats no longer list it.
+    leased = models.BooleanField(default=False, db_default=False)
+    unlisted_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "agent_task"
@@ -62,7 +79,16 @@ class AgentTask(models.Model):
                 name="agent_task_status_valid",
             ),
             models.CheckConstraint(
-                condition=Q(failure_reason__in=["", "runtime_offline", "timeout", "agent_error"]),
+                condition=Q(
+                    failure_reason__in=[
+                        "",
+                        "runtime_offline",
+                        "timeout",
+                        "agent_error",
+                        "orphaned",
+                        "queued_expired",
+                    ]
+                ),
                 name="agent_task_failure_reason_valid",
             ),
         ]
@@ -98,6 +124,25 @@ class AgentTask(models.Model):
                 condition=Q(status="queued"),
             ),
             models.Index(fields=["-created_at"], name="agent_task_created_idx"),
+            # Running tasks no heartbeat vouches for, by age: the running timeout's range. The
+            # vouched-for ones are judged by the maximum running time, on the index above.
+            models.Index(
+                fields=["started_at"],
+                name="agent_task_unleased_idx",
+                condition=Q(status="running", leased=False),
+            ),
+            # Queued expiry's range: only queued tasks, by age.
+            models.Index(
+                fields=["created_at"],
+                name="agent_task_queued_age_idx",
+                condition=Q(status="queued"),
+            ),
+            # The few live tasks their daemon no longer lists: the orphan sweep's range.
+            models.Index(
+                fields=["unlisted_since"],
+                name="agent_task_unlisted_idx",
+                condition=Q(status__in=ACTIVE_TASK_STATUSES, unlisted_since__isnull=False),
+            ),
             # The few contradicted verdicts, for the admin's filter and the counts.
             models.Index(
                 fields=["-contradicted_at"],

@@ -8,7 +8,7 @@ from common.states import ACTIVE
 
 # The task states a sweeper's verdict leaves: a daemon's later report on such a task
 # contradicts the verdict.
-SWEEPER_FAILURES = "('runtime_offline', 'timeout')"
+SWEEPER_FAILURES = "('runtime_offline', 'timeout', 'orphaned')"
 
 # Tasks a daemon or another sweep holds are skipped, never waited on: the holder decides
 # their fate, and a task that completes meanwhile must stay completed. The caller's transaction
@@ -56,11 +56,15 @@ RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, doomed.workspace_id, t.fai
           t.error
 """
 
-# One pick per state, each ordered by its own partial index: finished tasks keep old
+# One pick per rule, each ordered by its own partial index: finished tasks keep old
 # dispatched_at/started_at values, so the planner expects thousands of matches, and a single
 # OR-ed pick under LIMIT became a sequential scan of the whole table (114 ms idle at 1M
-# tasks, against 0.5 ms this way). Both picks together stay within one chunk.
-FAIL_STUCK_TASKS = """
+# tasks, against 0.5 ms this way). All picks together stay within one chunk.
+# - dispatched past the dispatch timeout;
+# - running past the running timeout, unless its daemon vouches for it (`leased`: its
+#   heartbeats list it); then only past the maximum running time;
+# - live, but no longer listed by its daemon's heartbeats for the orphan grace (`orphaned`).
+FAIL_STUCK_TASKS = f"""
 WITH stuck_dispatched AS (
     SELECT id FROM agent_task
     WHERE %(judge_dispatched)s
@@ -71,25 +75,92 @@ WITH stuck_dispatched AS (
 ), stuck_running AS (
     SELECT id FROM agent_task
     WHERE %(judge_running)s
-      AND status = 'running' AND started_at < now() - %(running_timeout)s
+      AND status = 'running' AND NOT leased AND started_at < now() - %(running_timeout)s
     ORDER BY started_at
     LIMIT %(limit)s - (SELECT count(*) FROM stuck_dispatched)
     FOR UPDATE SKIP LOCKED
+), stuck_leased AS (
+    SELECT id FROM agent_task
+    WHERE %(judge_running)s
+      AND status = 'running' AND leased AND started_at < now() - %(max_running)s
+    ORDER BY started_at
+    LIMIT %(limit)s - (SELECT count(*) FROM stuck_dispatched)
+                    - (SELECT count(*) FROM stuck_running)
+    FOR UPDATE SKIP LOCKED
+), timed_out AS (
+    SELECT id FROM stuck_dispatched UNION SELECT id FROM stuck_running
+    UNION SELECT id FROM stuck_leased
+), orphaned AS (
+    SELECT id FROM agent_task
+    WHERE status IN {ACTIVE} AND unlisted_since < now() - %(orphan_grace)s
+      AND dispatched_at < now() - %(orphan_grace)s
+      AND id NOT IN (SELECT id FROM timed_out)
+    ORDER BY unlisted_since
+    LIMIT %(limit)s - (SELECT count(*) FROM timed_out)
+    FOR UPDATE SKIP LOCKED
 ), stuck AS (
-    SELECT id FROM stuck_dispatched UNION ALL SELECT id FROM stuck_running
+    SELECT id, 'timeout' AS reason, 'task timed out' AS error FROM timed_out
+    UNION ALL SELECT id, 'orphaned', 'the daemon no longer runs it' FROM orphaned
 )
 UPDATE agent_task AS t
-SET status = 'failed', error = %(error)s, failure_reason = 'timeout', completed_at = now()
+SET status = 'failed', error = stuck.error, failure_reason = stuck.reason, completed_at = now()
 FROM stuck
 WHERE t.id = stuck.id
-  AND ((t.status = 'dispatched' AND t.dispatched_at < now() - %(dispatch_timeout)s)
-    OR (t.status = 'running' AND t.started_at < now() - %(running_timeout)s))
+  AND CASE stuck.reason
+      WHEN 'timeout' THEN
+          (t.status = 'dispatched' AND t.dispatched_at < now() - %(dispatch_timeout)s)
+          OR (t.status = 'running' AND t.started_at < now() - CASE
+              WHEN t.leased THEN %(max_running)s ELSE %(running_timeout)s END)
+      ELSE t.status IN {ACTIVE} AND t.unlisted_since < now() - %(orphan_grace)s
+  END
 -- The workspace by a primary-key probe per failed task: joined instead, a chunk of 1,000 let
 -- the planner hash the whole runtime table, which grows with every runtime ever registered.
 RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id,
           (SELECT r.workspace_id FROM agent_runtime AS r WHERE r.id = t.runtime_id)
               AS workspace_id,
           t.failure_reason, t.error
+"""
+
+# Queued and never claimed for the TTL: no daemon took it, and none will.
+EXPIRE_QUEUED_TASKS = """
+WITH expired AS (
+    SELECT id FROM agent_task
+    WHERE status = 'queued' AND created_at < now() - %(queued_ttl)s
+    ORDER BY created_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE agent_task AS t
+SET status = 'failed', failure_reason = 'queued_expired', completed_at = now(),
+    error = format('queued for %%s s and never claimed (ttl %%s s)',
+                   round(extract(epoch FROM now() - t.created_at)),
+                   round(extract(epoch FROM %(queued_ttl)s::interval)))
+FROM expired
+WHERE t.id = expired.id AND t.status = 'queued' AND t.created_at < now() - %(queued_ttl)s
+-- By its agent: a queued task may outlive its runtime.
+RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id,
+          (SELECT a.workspace_id FROM agent AS a WHERE a.id = t.agent_id) AS workspace_id,
+          t.failure_reason, t.error
+"""
+
+# The next attempt of each failed task the sweeper failed, while its budget lasts: queued on
+# the same agent and runtime. One retry a failure (retry_of is unique), however many sweeps.
+RETRY_FAILED = f"""
+INSERT INTO agent_task (id, agent_id, runtime_id, issue_id, status, priority, created_at,
+                        error, failure_reason, attempt, max_attempts, retry_of_id, leased)
+SELECT gen_random_uuid(), t.agent_id, t.runtime_id, t.issue_id, 'queued', t.priority, now(),
+       '', '', t.attempt + 1, t.max_attempts, t.id, false
+FROM agent_task AS t
+WHERE t.id = ANY(%(task_ids)s::uuid[]) AND t.status = 'failed'
+  AND t.failure_reason IN {SWEEPER_FAILURES} AND t.runtime_id IS NOT NULL
+  AND t.attempt < coalesce(t.max_attempts, %(max_attempts)s)
+ON CONFLICT (retry_of_id) DO NOTHING
+RETURNING id, retry_of_id
+"""
+
+# Before a runtime is collected: its tasks' history keeps everything but the runtime.
+DETACH_RUNTIME_HISTORY = """
+UPDATE agent_task SET runtime_id = NULL WHERE runtime_id = ANY(%(runtime_ids)s::uuid[])
 """
 
 

@@ -1,21 +1,40 @@
 """The sweeper's guarded writes to tasks, each inside the caller's transaction: failing the
-work of offline runtimes and tasks stuck past their timeout. Each returns the tasks it failed
-and announces them after commit; the agents left without work are the caller's to settle."""
+work of offline runtimes, tasks stuck past their timeouts or orphaned by their daemon, and tasks
+queued too long; queuing the next attempt of what the sweeper failed. Each returns the tasks it
+failed and announces them after commit; the agents left without work are the caller's."""
 
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID
 
 from common.signals import send_on_commit
-from common.sql import fetch, fetch_one
+from common.sql import execute, fetch, fetch_one
 from tasks import queries
 from tasks.changes import FailedTask
 from tasks.signals import tasks_failed
 
-TIMEOUT_ERROR = "task timed out"
+
+@dataclass(frozen=True)
+class StuckRules:
+    """When a live task is stuck (see queries.FAIL_STUCK_TASKS)."""
+
+    dispatch_timeout: timedelta
+    running_timeout: timedelta
+    max_running: timedelta
+    orphan_grace: timedelta
+    judge_dispatched: bool = True
+    judge_running: bool = True
 
 
 def fail_tasks_of_offline_runtimes(
-    *, runtime_ids: list[UUID], stale_after: timedelta, grace: timedelta, judge_stale: bool
+    *,
+    runtime_ids: list[UUID],
+    stale_after: timedelta,
+    grace: timedelta,
+    judge_stale: bool,
+    max_attempts: int,
 ) -> list[FailedTask]:
     """Fails, with `runtime_offline`, the dispatched/running tasks of those of `runtime_ids`
     that are offline and whose work is due: deregistered ones, and, if `judge_stale`, those
@@ -28,37 +47,57 @@ def fail_tasks_of_offline_runtimes(
         grace=grace,
         judge_stale=judge_stale,
     )
-    return announce_failed(failed)
+    return retry_and_announce(failed, max_attempts=max_attempts)
 
 
-def fail_stuck_tasks(
-    *,
-    dispatch_timeout: timedelta,
-    running_timeout: timedelta,
-    limit: int,
-    judge_dispatched: bool = True,
-    judge_running: bool = True,
-) -> list[FailedTask]:
-    """Fails up to `limit` tasks `dispatched` longer than `dispatch_timeout` (if
-    `judge_dispatched`) or `running` longer than `running_timeout` (if `judge_running`),
-    database clock, with `timeout`."""
+def fail_stuck_tasks(*, rules: StuckRules, limit: int, max_attempts: int) -> list[FailedTask]:
+    """Fails up to `limit` stuck tasks: past a timeout (`timeout`; a running task its daemon
+    vouches for only past the maximum running time), or no longer listed by their daemon for
+    the orphan grace (`orphaned`). Database clock."""
     failed = fetch(
         queries.FAIL_STUCK_TASKS,
         into=FailedTask,
-        dispatch_timeout=dispatch_timeout,
-        running_timeout=running_timeout,
-        judge_dispatched=judge_dispatched,
-        judge_running=judge_running,
+        dispatch_timeout=rules.dispatch_timeout,
+        running_timeout=rules.running_timeout,
+        max_running=rules.max_running,
+        orphan_grace=rules.orphan_grace,
+        judge_dispatched=rules.judge_dispatched,
+        judge_running=rules.judge_running,
         limit=limit,
-        error=TIMEOUT_ERROR,
+    )
+    return retry_and_announce(failed, max_attempts=max_attempts)
+
+
+def expire_queued_tasks(*, queued_ttl: timedelta, limit: int) -> list[FailedTask]:
+    """Fails up to `limit` tasks queued longer than `queued_ttl` (`queued_expired`); never
+    retried."""
+    failed = fetch(
+        queries.EXPIRE_QUEUED_TASKS, into=FailedTask, queued_ttl=queued_ttl, limit=limit
     )
     return announce_failed(failed)
+
+
+def retry_and_announce(failed: list[FailedTask], *, max_attempts: int) -> list[FailedTask]:
+    """Queues the next attempt of each of `failed` with budget left (its own max_attempts, or
+    `max_attempts`), in the same transaction; announces the failures, each with its retry."""
+    if not failed:
+        return failed
+    retries = fetch(
+        queries.RETRY_FAILED, task_ids=[t.id for t in failed], max_attempts=max_attempts
+    )
+    retry_of = {row.retry_of_id: row.id for row in retries}
+    return announce_failed([replace(t, retry_task_id=retry_of.get(t.id)) for t in failed])
 
 
 def announce_failed(failed: list[FailedTask]) -> list[FailedTask]:
     if failed:
         send_on_commit(tasks_failed, sender=FailedTask, tasks=failed)
     return failed
+
+
+def detach_runtime_history(*, runtime_ids: list[UUID]) -> None:
+    """Before the runtimes are deleted: their tasks' history keeps all but the runtime."""
+    execute(queries.DETACH_RUNTIME_HISTORY, runtime_ids=runtime_ids)
 
 
 def contradicted_count() -> int:

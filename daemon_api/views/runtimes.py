@@ -24,6 +24,8 @@ from sweeper import state
 # One daemon runs a handful of agent backends; a deregister may cover a whole fleet's worth.
 MAX_RUNTIMES_PER_REGISTER = 50
 MAX_RUNTIMES_PER_DEREGISTER = 1000
+# A runtime's agents run at most a handful of tasks each; a thousand is a generous ceiling.
+MAX_RUNNING_TASKS = 1000
 
 
 @daemon_endpoint("POST")
@@ -69,11 +71,19 @@ def _runtime_spec(item) -> RuntimeSpec:
 # The heartbeat's one statement checks the token again itself (runtimes.queries.HEARTBEAT).
 @daemon_endpoint("POST", token_rechecked=True)
 def heartbeat(request, caller):
-    runtime_id = uuid_field(json_body(request), "runtime_id")
+    body = json_body(request)
+    runtime_id = uuid_field(body, "runtime_id")
+    leases = None
+    if "running_task_ids" in body:  # optional: a daemon that does not send it is judged as before
+        items = list_field(
+            body, "running_task_ids", max_items=MAX_RUNNING_TASKS, allow_empty=True
+        )
+        leases = sorted({parse_uuid(item, "running_task_ids") for item in items})
     beat = daemons.heartbeat(
         token_hash=caller.token_hash,
         runtime_id=runtime_id,
         reconnect_grace=timedelta(seconds=settings.RUNTIME_RECONNECT_GRACE_SECONDS),
+        leases=leases,
     )
     if beat.contradicted:
         state.count_contradicted_runtime()

@@ -20,12 +20,18 @@ from tools.servers import redis_server
 SWEEPS = {"runtimes.sweep_stale_runtimes", "tasks.sweep_stale_tasks"}
 
 
+GC = "runtimes.collect_offline_runtimes"
+
+
 def test_the_schedule_runs_both_sweeps_every_interval_and_drops_missed_ticks():
     interval = settings.SWEEP_INTERVAL_SECONDS
-    assert {entry["task"] for entry in app.conf.beat_schedule.values()} == SWEEPS
-    for entry in app.conf.beat_schedule.values():
-        assert entry["schedule"] == interval
-        assert entry["options"]["expires"] == interval
+    every = {entry["task"]: entry for entry in app.conf.beat_schedule.values()}
+    assert set(every) == SWEEPS | {GC}
+    for name in SWEEPS:
+        assert every[name]["schedule"] == interval
+        assert every[name]["options"]["expires"] == interval
+    # Housekeeping, not a verdict: the collection of long-offline runtimes, a tenth as often.
+    assert every[GC]["schedule"] == every[GC]["options"]["expires"] == 10 * interval
 
 
 def test_the_interval_comes_from_the_environment():
@@ -37,7 +43,7 @@ def test_the_interval_comes_from_the_environment():
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "[7]"
+    assert out.stdout.strip() == "[7, 70]"
 
 
 def sent(beat_app, count: int, timeout: float = 5.0) -> list:

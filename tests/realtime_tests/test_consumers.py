@@ -75,6 +75,7 @@ def test_member_receives_the_runtime_sweeps_events_with_exact_payloads(make, mem
                     "status": "failed",
                     "failure_reason": "runtime_offline",
                     "error": "runtime went offline: no heartbeat for 60 s (stale 45 s + grace 0 s)",
+                    "retry_task_id": None,
                 },
             }
         ],

@@ -29,8 +29,9 @@ def seed(*args) -> tuple[str, str]:
 
 
 def sweep_now():
-    # No reconnect grace: the stale runtimes' tasks fail in the same sweep.
-    rules = replace(Rules.from_settings(), reconnect_grace=timedelta(0))
+    # No reconnect grace: the stale runtimes' tasks fail in the same sweep; no second attempt:
+    # the queue stays as the demo made it.
+    rules = replace(Rules.from_settings(), reconnect_grace=timedelta(0), max_attempts=1)
     sweep_stale_runtimes(rules=rules)
     sweep_stale_tasks(rules=rules)
 
@@ -79,7 +80,7 @@ def test_a_real_sweep_takes_the_stale_runtimes_offline_and_fails_their_tasks():
         "alice-laptop codex": "online",
         "build-box claude": "online",
         "ci-runner codex": "offline",
-        "new-box claude": "online",  # never seen: never judged stale
+        "new-box claude": "online",  # never seen, and made just now
         "old-mac claude": "offline",
     }
     assert failures() == {

@@ -31,6 +31,7 @@ SETTINGS = {
     "RUNTIME_STALE_SECONDS": "3",
     "RUNTIME_HEARTBEAT_SECONDS": "1",
     "RUNTIME_RECONNECT_GRACE_SECONDS": "0",
+    "TASK_MAX_ATTEMPTS": "1",
     "DEBUG": "1",
 }
 
@@ -139,6 +140,7 @@ def test_a_silent_runtimes_task_failure_reaches_a_members_browser(
             "runtime_id": str(silent.id),
             "status": "failed",
             "failure_reason": "runtime_offline",
+            "retry_task_id": None,
         },
     }
     assert AgentRuntime.objects.get(pk=alive.pk).status == "online"
