@@ -70,5 +70,7 @@ def delete_runtimes(*, runtime_ids: list[UUID]) -> list[RuntimeChange]:
     `runtime_gc` after commit."""
     deleted = fetch(queries.DELETE_RUNTIMES, into=RuntimeChange, runtime_ids=runtime_ids)
     if deleted:
-        send_on_commit(runtimes_changed, sender=RuntimeChange, action="runtime_gc", runtimes=deleted)
+        send_on_commit(
+            runtimes_changed, sender=RuntimeChange, action="runtime_gc", runtimes=deleted
+        )
     return deleted

@@ -71,9 +71,7 @@ def fail_stuck_tasks(*, rules: StuckRules, limit: int, max_attempts: int) -> lis
 def expire_queued_tasks(*, queued_ttl: timedelta, limit: int) -> list[FailedTask]:
     """Fails up to `limit` tasks queued longer than `queued_ttl` (`queued_expired`); never
     retried."""
-    failed = fetch(
-        queries.EXPIRE_QUEUED_TASKS, into=FailedTask, queued_ttl=queued_ttl, limit=limit
-    )
+    failed = fetch(queries.EXPIRE_QUEUED_TASKS, into=FailedTask, queued_ttl=queued_ttl, limit=limit)
     return announce_failed(failed)
 
 

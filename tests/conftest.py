@@ -1,13 +1,21 @@
-"""Shared fixtures: real rows in the real PostgreSQL, and the domain signals they send."""
+"""Shared fixtures: real rows in the real PostgreSQL, a daemon talking to the API, and the
+domain signals they send."""
 
 import pytest
 
+from tests.helpers.daemon_client import DaemonClient
 from tests.helpers.factories import Factory, SignalLog
 
 
 @pytest.fixture
 def make() -> Factory:
     return Factory()
+
+
+@pytest.fixture
+def daemon(make, django_capture_on_commit_callbacks):
+    """A daemon of a fresh workspace, talking to the API through Django's test client."""
+    return DaemonClient(make.workspace(), commits=django_capture_on_commit_callbacks)
 
 
 @pytest.fixture

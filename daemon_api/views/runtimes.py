@@ -75,9 +75,7 @@ def heartbeat(request, caller):
     runtime_id = uuid_field(body, "runtime_id")
     leases = None
     if "running_task_ids" in body:  # optional: a daemon that does not send it is judged as before
-        items = list_field(
-            body, "running_task_ids", max_items=MAX_RUNNING_TASKS, allow_empty=True
-        )
+        items = list_field(body, "running_task_ids", max_items=MAX_RUNNING_TASKS, allow_empty=True)
         leases = sorted({parse_uuid(item, "running_task_ids") for item in items})
     beat = daemons.heartbeat(
         token_hash=caller.token_hash,

@@ -15,7 +15,7 @@ from runtimes.models import Agent, AgentRuntime
 from sweeper.locks import LOCK_SPACE, lock_key
 from sweeper.tasks import sweep_stale_runtimes
 from tasks.models import AgentTask
-from tests.helpers.db import database_url, sweep_lock_held_elsewhere
+from tests.helpers.db import database_url, seconds_ago, sweep_lock_held_elsewhere
 from tests.helpers.workers import RABBITMQ_URL, app_on, wait_until, worker
 
 
@@ -141,3 +141,18 @@ def test_a_worker_runs_the_task_from_the_broker(make, settings, broker):
     with app_on(url) as app, worker(app):
         app.send_task(sweep_stale_runtimes.name)
         wait_until(lambda: swept(*rows))
+
+
+@pytest.mark.django_db
+def test_beats_collection_task_collects_and_logs_its_count(make, caplog, settings):
+    from sweeper.tasks import collect_offline_runtimes
+
+    settings.RUNTIME_GC_AFTER_SECONDS = 60
+    runtime = make.runtime(seen_ago=600, status="offline")
+    AgentRuntime.objects.filter(pk=runtime.pk).update(offline_at=seconds_ago(600))
+
+    with caplog.at_level(logging.INFO, logger="sweeper.tasks"):
+        assert collect_offline_runtimes() == 1
+
+    assert not AgentRuntime.objects.filter(pk=runtime.pk).exists()
+    assert [r.getMessage() for r in caplog.records if r.name == "sweeper.tasks"] == ["gc.done"]
