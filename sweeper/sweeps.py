@@ -1,5 +1,5 @@
-"""The two sweeps: chunk loops over the domain's guarded steps, one transaction a chunk, behind
-the guards of `sweeper.guards`.
+"""The sweeps, and the collection of long-offline runtimes: chunk loops over the domain's
+guarded steps, one transaction a chunk, behind the guards of `sweeper.guards`.
 
 Within a chunk, runtimes going offline, the tasks that fail with them, the agents left idle
 and the bookkeeping commit together or not at all; chunks commit one after another, so a mass
@@ -75,10 +75,10 @@ def sweep_stale_tasks(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> SweepRes
         judge_dispatched=hearing.heard_longer_than(rules.dispatch_timeout),
         judge_running=hearing.heard_longer_than(rules.running_timeout),
     )
-    result = _until_short(lambda: _stuck_chunk(stuck, rules, limit=chunk_size), chunk_size)
+    result = _until_short(partial(_stuck_chunk, stuck, rules, limit=chunk_size), chunk_size)
     if hearing.heard_longer_than(rules.queued_ttl):
-        expire = partial(task_steps.expire_queued_tasks, queued_ttl=rules.queued_ttl)
-        result.add(_until_short(lambda: _chunk(expire, limit=chunk_size), chunk_size))
+        expire = partial(_expired_chunk, rules, limit=chunk_size)
+        result.add(_until_short(expire, chunk_size))
     state.record_sweep("tasks")
     return result
 
@@ -124,8 +124,10 @@ def _stuck_chunk(stuck: StuckRules, rules: Rules, *, limit: int) -> SweepResult:
 
 
 @transaction.atomic
-def _chunk(fail, *, limit: int) -> SweepResult:
-    return SweepResult(tasks_failed=fail(limit=limit))
+def _expired_chunk(rules: Rules, *, limit: int) -> SweepResult:
+    return SweepResult(
+        tasks_failed=task_steps.expire_queued_tasks(queued_ttl=rules.queued_ttl, limit=limit)
+    )
 
 
 @transaction.atomic
