@@ -164,6 +164,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 4, "socket_timeout"
 # The worker's and beat's logs go through LOGGING below, like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
+# --- Events (the outbox) -------------------------------------------------------
+# Published events are kept this long for replay (`?after=`); older ones are pruned.
+EVENT_RETENTION_SECONDS = positive_seconds("EVENT_RETENTION_SECONDS", 86400)
+# How often beat runs the relay's catch-up (what the publish right after commit missed).
+EVENT_RELAY_INTERVAL_SECONDS = positive_seconds("EVENT_RELAY_INTERVAL_SECONDS", 2)
+
 # --- Sweeper ------------------------------------------------------------------
 SWEEP_INTERVAL_SECONDS = positive_seconds("SWEEP_INTERVAL_SECONDS", 30)
 RUNTIME_STALE_SECONDS = positive_seconds("RUNTIME_STALE_SECONDS", 45)
