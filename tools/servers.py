@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -21,6 +22,14 @@ import yaml
 from multica import processes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The key of the servers run here with DEBUG off, which refuses a short or published one.
+SERVER_SECRET_KEY = secrets.token_urlsafe(50)
+
+
+def production_env(**variables: str) -> dict[str, str]:
+    """This process's environment as production's (DEBUG off, a real SECRET_KEY), over plain
+    HTTP on loopback (HTTPS=0), with `variables` on top."""
+    return {**os.environ, "DEBUG": "0", "SECRET_KEY": SERVER_SECRET_KEY, "HTTPS": "0", **variables}
 
 
 def wait_for_port(port: int, timeout: float = 30, processes: Iterable = ()) -> None:
