@@ -1,5 +1,6 @@
 """Settings for the multica sweeper, read from the environment (see README, `.env.example`)."""
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -100,6 +101,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Login lockout (see "Auth" below).
+    "axes",
     "runtimes",
     "tasks",
     "sweeper",
@@ -116,6 +119,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "multica.urls"
@@ -253,6 +258,20 @@ AUTH_PASSWORD_VALIDATORS = [
         "NumericPasswordValidator",
     )
 ]
+# Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username, or from
+# one client address, lock it out for LOGIN_COOLOFF_SECONDS, before any password is hashed
+# (each hash costs ~0.2 s of a web thread). The proxy limits the rate of attempts besides.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = whole_number("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=positive_seconds("LOGIN_COOLOFF_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "common.clients.client_address"
+AXES_RESET_ON_SUCCESS = True
+# No row per successful login: the table holds recent failures only, not a history.
+AXES_DISABLE_ACCESS_LOG = True
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
