@@ -72,6 +72,12 @@ UPDATE sweeper_state SET gc_after_offline_at = %(after_at)s, gc_after_id = %(aft
 WHERE id = 1
 """
 
+# Read only (no row made): a health check must not write.
+SWEEP_AGES = """
+SELECT now() - s.runtimes_swept_at AS runtimes, now() - s.tasks_swept_at AS tasks
+FROM sweeper_state AS s WHERE s.id = 1
+"""
+
 COUNT_CONTRADICTED_RUNTIME = """
 UPDATE sweeper_state SET contradicted_runtimes = contradicted_runtimes + 1 WHERE id = 1
 """
@@ -112,6 +118,12 @@ def record_sweep(sweep: str) -> None:
     if not execute(record):
         execute(ENSURE)
         execute(record)
+
+
+def sweep_ages() -> dict[str, timedelta | None]:
+    """How long ago each sweep last succeeded, on the database's clock (None: never)."""
+    row = fetch_one(SWEEP_AGES)
+    return {sweep: row and getattr(row, sweep) for sweep in SWEPT_AT}
 
 
 def heard_after_gap(*, stale_after: timedelta) -> bool:
