@@ -205,6 +205,13 @@ if SWEEP_INTERVAL_SECONDS >= RUNTIME_STALE_SECONDS:
         f" RUNTIME_STALE_SECONDS ({RUNTIME_STALE_SECONDS})"
     )
 
+# --- Metrics (GET /metrics) ------------------------------------------------------
+# When set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Heartbeats counted by result (multica_heartbeats_total); off only to measure what counting
+# costs (bench.heartbeats).
+METRICS_HEARTBEATS = env.bool("METRICS_HEARTBEATS", default=True)
+
 # --- Auth, i18n, static -------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
