@@ -246,6 +246,13 @@ if SWEEP_INTERVAL_SECONDS >= RUNTIME_STALE_SECONDS:
         f" RUNTIME_STALE_SECONDS ({RUNTIME_STALE_SECONDS})"
     )
 
+# --- Metrics (GET /metrics) ------------------------------------------------------
+# When set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Heartbeats counted by result (multica_heartbeats_total); off only to measure what counting
+# costs (bench.heartbeats).
+METRICS_HEARTBEATS = env.bool("METRICS_HEARTBEATS", default=True)
+
 # --- Auth, i18n, static -------------------------------------------------------
 # Django's four validators: `12345678` (common, numeric) is refused; they apply wherever a
 # password is set through a form or `createsuperuser`, not to `set_password` in code.
