@@ -6,10 +6,11 @@ given by the relay, one serialized reader (a PostgreSQL advisory lock), to rows 
 that is rows whose transactions have committed. A row whose transaction commits later is seen,
 and numbered, later; no reader ever skips a row because of a cursor moved past it.
 
-Each step runs in one transaction: number new rows, publish what is numbered and unpublished,
-mark it. A step that cannot publish (channel layer down) still commits the numbering, and the
-rows wait, in order, for the next step. A crash between publishing and marking publishes a
-batch twice; clients drop what they have by `seq`.
+Each step is two transactions under the lock: the first numbers new rows and commits, so a
+`seq` once published is never given again; the second publishes what is numbered and not yet
+published, in `seq` order, and marks it. A step that cannot publish (channel layer down) leaves
+the rows numbered, in order, for the next step. A crash between publishing and marking
+publishes a batch twice, with the same `seq`s; clients drop what they have by `seq`.
 
 It runs right after each commit that recorded events (the fast path, `relay_after_commit`) and
 every few seconds from beat (`relay`, realtime.tasks). Only one process relays at a time; the
@@ -90,10 +91,13 @@ def relay(*, max_steps: int, skip_if_down: bool = False) -> RelayResult:
 
 def _step(*, skip_if_down: bool) -> RelayResult:
     with transaction.atomic():
-        lock = fetch_one(queries.TRY_RELAY_LOCK, space=LOCK_SPACE, key=LOCK_KEY)
-        if not lock.acquired:
+        if not _locked():
             return RelayResult(busy=True)
         numbered = execute(queries.NUMBER_NEW, limit=STEP_SIZE)
+    with transaction.atomic():
+        # Another relay may have come between: it published in order, as this one does.
+        if not _locked():
+            return RelayResult(numbered=numbered, busy=True)
         rows = fetch(queries.UNPUBLISHED, limit=STEP_SIZE)
         if not rows:
             return RelayResult(numbered=numbered)
@@ -101,6 +105,11 @@ def _step(*, skip_if_down: bool) -> RelayResult:
             return RelayResult(numbered=numbered, failed=True)
         execute(queries.MARK_PUBLISHED, ids=[row.id for row in rows])
         return RelayResult(numbered=numbered, published=len(rows))
+
+
+def _locked() -> bool:
+    """The relay's lock, for the current transaction, if no other session holds it."""
+    return fetch_one(queries.TRY_RELAY_LOCK, space=LOCK_SPACE, key=LOCK_KEY).acquired
 
 
 def publish(events: list[dict], *, skip_if_down: bool = False) -> bool:

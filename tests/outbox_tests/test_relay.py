@@ -20,7 +20,13 @@ from runtimes.models import AgentRuntime
 from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes
 from tasks.models import AgentTask
-from tests.helpers.outbox import channel_layer_at, group_listener, silent_server
+from tests.helpers.outbox import (
+    channel_layer_at,
+    group_listener,
+    relay_held_elsewhere,
+    silent_server,
+)
+from tests.helpers.threads import held_open
 from tools.servers import redis_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -133,3 +139,33 @@ def test_events_committed_during_a_redis_outage_are_delivered_in_order_after_it(
     assert unpublished() == 0
     failed = [e["payload"]["task_id"] for e in before + after if e["type"] == "task:failed"]
     assert sorted(failed) == sorted(str(t.id) for t in AgentTask.objects.filter(status="failed"))
+
+
+class Killed(BaseException):
+    """The process dying: nothing after it runs, whatever was not committed is lost."""
+
+
+def test_a_relay_killed_after_publishing_publishes_the_same_seqs_again(make, monkeypatch):
+    workspace_id = uuid.uuid4()
+    real_publish = relay.publish
+
+    def publish_then_die(events, **kwargs):
+        real_publish(events, **kwargs)
+        raise Killed
+
+    def late():  # written first (the lower id), committed only after the relay died
+        record([event("agent:status", workspace_id, {"who": "late"})])
+
+    with group_listener(workspace_id) as listener:
+        with held_open(late):
+            with relay_held_elsewhere(), transaction.atomic():  # so its commit relays nothing
+                record([event("agent:status", workspace_id, {"who": "first"})])
+            monkeypatch.setattr(relay, "publish", publish_then_die)
+            with pytest.raises(Killed):
+                relay.relay(max_steps=1)
+            monkeypatch.setattr(relay, "publish", real_publish)
+        relay.relay(max_steps=2)  # (after late's own relay, which may have done it all)
+        heard = [(e["seq"], e["payload"]["who"]) for e in listener.events(3)]
+
+    # "first" again with the seq it was published with; "late" after it, never in its place.
+    assert heard == [(1, "first"), (1, "first"), (2, "late")]
