@@ -136,9 +136,15 @@ CHANNEL_LAYERS = {
             # A batch of 500 events is one message (realtime.receivers); room for a mass outage's
             # worth of batches while a consumer writes the previous ones to its socket.
             "capacity": 1000,
+            # A member drops out of a group this long after joining it; each socket renews its
+            # membership well before (realtime.consumers), so only a dead one drops out.
+            "group_expiry": positive_seconds("CHANNEL_GROUP_EXPIRY_SECONDS", 86400),
         },
     },
 }
+# Sockets one user may hold open at once, over all workspaces and server processes; past it a
+# socket is closed with 4429. Every event goes out once per open socket.
+WEBSOCKETS_PER_USER_MAX = whole_number("WEBSOCKETS_PER_USER_MAX", 20, minimum=1)
 
 # --- Celery (the beat schedule is code: multica/celery_app.py) ---------------
 CELERY_TIMEZONE = "UTC"

@@ -5,7 +5,7 @@ import uuid
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -35,6 +35,9 @@ def listen(workspace_id, cookie: str, action, count: int) -> list[dict]:
     socket = communicator(workspace_id, cookie)
 
     async def scenario():
+        # A layer for this event loop alone: channels-redis keeps per-loop state once a
+        # receive is cancelled (a lock on the process' channel), as each socket's end does.
+        channel_layers.backends.clear()
         connected, _ = await socket.connect()
         assert connected
         try:
