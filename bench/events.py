@@ -26,7 +26,8 @@ from django.utils import timezone
 from websockets.asyncio.client import connect
 
 from bench.common import arguments, django_database, serving
-from realtime import receivers
+from outbox import wire
+from outbox.relay import BATCH_MESSAGE_TYPE
 from sweeper.config import Rules
 from sweeper.results import CHUNK_SIZE
 from sweeper.sweeps import sweep_stale_runtimes
@@ -67,9 +68,9 @@ def one_by_one(workspace, count: int):
     def send():
         layer = get_channel_layer()
         for task in tasks:
-            event = receivers.event("task:failed", task.workspace_id, receivers.task_payload(task))
-            message = {"type": receivers.BATCH_MESSAGE_TYPE, "events": [event]}
-            async_to_sync(layer.group_send)(receivers.group_name(task.workspace_id), message)
+            event = wire.event("task:failed", task.workspace_id, wire.task_payload(task))
+            message = {"type": BATCH_MESSAGE_TYPE, "events": [event]}
+            async_to_sync(layer.group_send)(wire.group_name(task.workspace_id), message)
 
     return send, {str(task.id) for task in tasks}
 

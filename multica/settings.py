@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "channels",
     # Login lockout (see "Auth" below).
     "axes",
+    "outbox",
     "runtimes",
     "tasks",
     "sweeper",
@@ -209,6 +210,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 4, "socket_timeout": 10}
 # The worker's and beat's logs go through LOGGING below, like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Events (the outbox) -------------------------------------------------------
+# Published events are kept this long for replay (`?after=`); older ones are pruned.
+EVENT_RETENTION_SECONDS = positive_seconds("EVENT_RETENTION_SECONDS", 86400)
+# How often beat runs the relay's catch-up (what the publish right after commit missed).
+EVENT_RELAY_INTERVAL_SECONDS = positive_seconds("EVENT_RELAY_INTERVAL_SECONDS", 2)
 
 # --- Sweeper ------------------------------------------------------------------
 SWEEP_INTERVAL_SECONDS = positive_seconds("SWEEP_INTERVAL_SECONDS", 30)

@@ -1,7 +1,7 @@
 """The sweeper's guarded writes to tasks, each inside the caller's transaction: failing the
 work of offline runtimes, tasks stuck past their timeouts or orphaned by their daemon, and tasks
 queued too long; queuing the next attempt of what the sweeper failed. Each returns the tasks it
-failed and announces them after commit; the agents left without work are the caller's."""
+failed and announces them in the transaction; the agents left without work are the caller's."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID
 
-from common.signals import send_on_commit
+from common.signals import send_in_transaction
 from common.sql import execute, fetch, fetch_one
 from tasks import queries
 from tasks.changes import FailedTask
@@ -89,7 +89,7 @@ def retry_and_announce(failed: list[FailedTask], *, max_attempts: int) -> list[F
 
 def announce_failed(failed: list[FailedTask]) -> list[FailedTask]:
     if failed:
-        send_on_commit(tasks_failed, sender=FailedTask, tasks=failed)
+        send_in_transaction(tasks_failed, sender=FailedTask, tasks=failed)
     return failed
 
 

@@ -10,7 +10,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from multica.asgi import application
-from realtime import receivers
+from outbox import wire
+from outbox.relay import BATCH_MESSAGE_TYPE
 
 ORIGIN = (b"origin", b"http://localhost")
 
@@ -55,7 +56,7 @@ async def assert_next_is_a_sentinel(workspace_id, socket: WebsocketCommunicator)
     """Sends a sentinel event down the same path as the sweeps' (the channel layer, to the
     workspace's group) and checks it is the next message: whatever the action sent was sent
     before it, so a surplus message would have come first, however late it was delivered."""
-    sentinel = receivers.event("test:sentinel", workspace_id, {"nonce": uuid.uuid4().hex})
-    message = {"type": receivers.BATCH_MESSAGE_TYPE, "events": [sentinel]}
-    await get_channel_layer().group_send(receivers.group_name(workspace_id), message)
+    sentinel = wire.event("test:sentinel", workspace_id, {"nonce": uuid.uuid4().hex})
+    message = {"type": BATCH_MESSAGE_TYPE, "events": [sentinel]}
+    await get_channel_layer().group_send(wire.group_name(workspace_id), message)
     assert await socket.receive_json_from(timeout=5) == sentinel

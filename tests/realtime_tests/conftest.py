@@ -3,7 +3,7 @@
 import pytest
 from channels.layers import channel_layers
 
-from realtime import receivers
+from outbox import relay
 from tests.helpers.websockets import session_cookie
 
 
@@ -19,7 +19,7 @@ def member(make, django_user_model):
 @pytest.fixture(autouse=True)
 def _channel_layer_fresh(monkeypatch):
     # A test that took the channel layer down must not leave the others skipping announcements.
-    monkeypatch.setattr(receivers, "_layer_down_until", 0.0)
+    monkeypatch.setattr(relay, "_layer_down_until", 0.0)
 
 
 @pytest.fixture(autouse=True)
