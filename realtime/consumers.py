@@ -5,14 +5,21 @@ closes it (1008), unread. Three tasks feed one queue, which the socket's main lo
 order, so only that loop ever writes to the socket:
 - the client's side: a frame, or the client leaving;
 - the channel layer: batches of events for the workspace's group;
-- a tick every interval: access rechecked, membership and the user's slot renewed.
-When the channel layer fails while open, the socket stays open and rejoins once it answers.
+- a tick every interval: access rechecked, membership and the user's slot renewed, and a
+  catch-up from the outbox.
+
+The socket sends each event once, in `seq` order, with no gap: it joins the group before it
+reads the head, so a live batch either follows its replay (and is dropped up to the last `seq`
+sent) or is read from the outbox. A live event past a gap (a batch the layer lost, a Redis
+restart) makes it read what is missing from the outbox first. When the channel layer fails, the
+socket stays open, rejoins once it answers, and catches up.
 """
 
 import asyncio
 import json
 import logging
 import math
+import time
 from contextlib import suppress
 from uuid import UUID
 
@@ -21,8 +28,9 @@ from django.conf import settings
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
-from realtime import access, closing, slots
-from realtime.receivers import BATCH_MESSAGE_TYPE, group_name
+from outbox.relay import BATCH_MESSAGE_TYPE
+from outbox.wire import group_name
+from realtime import access, closing, slots, stream
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +38,9 @@ logger = logging.getLogger(__name__)
 LAYER_ERRORS = (OSError, RedisError)
 # How often a socket that lost the channel layer tries to rejoin its group.
 REJOIN_EVERY_SECONDS = 1.0
+# The relay publishes a step's batches before its transaction commits: a gap may take that
+# long to become readable. Past it, the client is told to refetch (sync:reset).
+GAP_WAIT_SECONDS = 3.0
 
 
 class WorkspaceEventsConsumer:
@@ -47,6 +58,8 @@ class WorkspaceEventsConsumer:
         self.inbox: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
         self.channel = self.group = None
         self.slot_taken = False
+        self.last_seq = 0  # of the last event sent
+        self.leaving = False
         # Membership must be renewed well within the group expiry, whatever the sweep interval.
         expiry = getattr(self.layer, "group_expiry", 86400)
         self.interval = min(settings.SWEEP_INTERVAL_SECONDS, expiry / 3)
@@ -68,6 +81,10 @@ class WorkspaceEventsConsumer:
     async def _admit(self) -> int | None:
         """The close code for a socket that may not listen; else joins it, returning None."""
         self.workspace_id = _parse_uuid(self.scope["url_route"]["kwargs"]["workspace_id"])
+        try:
+            self.after = stream.parse_after(self.scope["query_string"])
+        except ValueError:
+            return closing.BAD_REQUEST
         refused = await access.refusal(self.user, self.workspace_id)
         if refused:
             return refused
@@ -83,6 +100,11 @@ class WorkspaceEventsConsumer:
         for task in tasks:
             task.add_done_callback(self._on_source_done)
         try:
+            try:
+                await self._start()
+            except DatabaseError as exc:
+                logger.warning("realtime.database_error", extra={"error": repr(exc)})
+                return closing.TRY_AGAIN_LATER
             return await self._main_loop()
         finally:
             for task in tasks:
@@ -118,26 +140,92 @@ class WorkspaceEventsConsumer:
                 return value
             if kind == "crash":
                 raise value
-            if kind == "events":
-                await self._deliver(value)
-            elif kind == "tick":
-                revoked = await self._recheck()
-                if revoked:
-                    return revoked
+            try:
+                revoked = await self._handle(kind, value)
+            except DatabaseError as exc:
+                # What could not be read or sent is in the outbox: a later tick catches up.
+                logger.warning("realtime.database_error", extra={"error": repr(exc)})
+                continue
+            if revoked:
+                return revoked
+
+    async def _handle(self, kind: str, value) -> int | None:
+        if kind == "events":
+            await self._deliver(value)
+        elif kind == "rejoined":
+            await self._catch_up()
+        elif kind == "tick":
+            revoked = await self._recheck()
+            if revoked:
+                return revoked
+            await self._catch_up()
+        return None
+
+    # --- The stream ----------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        head = await stream.head(self.workspace_id)
+        if self.after is None:
+            self.last_seq = head
+            await self._send_json(stream.sync(stream.HELLO, head))
+        elif stream.must_reset(self.after, head, await stream.oldest(self.workspace_id)):
+            await self._reset(head)
+        else:
+            self.last_seq = self.after
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """Sends, page by page, every event after the last one sent that the outbox holds."""
+        while not self.leaving:
+            page = await stream.page_after(self.workspace_id, self.last_seq, stream.PAGE_SIZE)
+            if page and page[0]["seq"] > self.last_seq + 1:  # pruned meanwhile
+                await self._reset(await stream.head(self.workspace_id))
+                return
+            for item in page:
+                await self._send_event(item)
+            if len(page) < stream.PAGE_SIZE:
+                return
 
     async def _deliver(self, events: list[dict]) -> None:
         for item in events:
-            await self.send({"type": "websocket.send", "text": json.dumps(item)})
+            seq = item.get("seq")
+            if seq is None:  # not of the outbox's stream (none is, today): as it came
+                await self._send_json(item)
+                continue
+            if seq > self.last_seq + 1:
+                await self._fill_gap(seq - 1)
+            if seq > self.last_seq:  # else sent already, from the outbox or an earlier batch
+                await self._send_event(item)
+
+    async def _fill_gap(self, until: int) -> None:
+        deadline = time.monotonic() + GAP_WAIT_SECONDS
+        while True:
+            await self._catch_up()
+            if self.last_seq >= until or self.leaving:
+                return
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        logger.warning("realtime.gap_unfilled", extra={"after": self.last_seq, "until": until})
+        await self._reset(until)
+
+    async def _reset(self, seq: int) -> None:
+        self.last_seq = seq
+        await self._send_json(stream.sync(stream.RESET, seq))
+
+    async def _send_event(self, item: dict) -> None:
+        self.last_seq = item["seq"]
+        await self._send_json(item)
+
+    async def _send_json(self, message: dict) -> None:
+        await self.send({"type": "websocket.send", "text": json.dumps(message)})
+
+    # --- Every interval ---------------------------------------------------------------------
 
     async def _recheck(self) -> int | None:
         """The close code if the socket's access ended; else renews its membership and slot."""
         session_key = self.scope["session"].session_key
-        try:
-            revoked = await access.revoked(session_key, self.user.pk, self.workspace_id)
-        except DatabaseError as exc:
-            # Nothing is published without the database either: judged again next tick.
-            logger.warning("realtime.recheck_failed", extra={"error": repr(exc)})
-            return None
+        revoked = await access.revoked(session_key, self.user.pk, self.workspace_id)
         if revoked:
             return revoked
         with suppress(*LAYER_ERRORS):  # the reader notices a dead layer, and rejoins
@@ -155,8 +243,9 @@ class WorkspaceEventsConsumer:
     async def _watch_client(self) -> None:
         # Listen-only: one frame is enough to close, and it is never decoded.
         message = await self.receive()
-        leaving = message["type"] == "websocket.disconnect"
-        self.inbox.put_nowait(("end", None if leaving else closing.POLICY_VIOLATION))
+        self.leaving = True  # a catch-up under way stops at its next page
+        gone = message["type"] == "websocket.disconnect"
+        self.inbox.put_nowait(("end", None if gone else closing.POLICY_VIOLATION))
 
     async def _read_layer(self) -> None:
         # One reader for the socket's whole life: channels-redis drops the messages it had

@@ -42,6 +42,8 @@ def listen(workspace_id, cookie: str, action, count: int) -> list[dict]:
         connected, _ = await socket.connect()
         assert connected
         try:
+            # First the head: what the action sends comes after it.
+            assert (await socket.receive_json_from(timeout=5))["type"] == "sync:hello"
             await database_sync_to_async(action)()
             messages = [await socket.receive_json_from(timeout=5) for _ in range(count)]
             await assert_next_is_a_sentinel(workspace_id, socket)

@@ -11,7 +11,8 @@ from channels.layers import get_channel_layer
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
 
-from realtime import receivers
+from outbox import wire
+from outbox.relay import BATCH_MESSAGE_TYPE
 from tests.helpers.live_sockets import (
     browser,
     close_code,
@@ -64,30 +65,22 @@ async def in_thread(action) -> None:
 
 async def publish(workspace_id, nonce: str) -> None:
     """One event down the sweeps' path: the channel layer, to the workspace's group."""
-    item = receivers.event("test:ping", workspace_id, {"nonce": nonce})
-    message = {"type": receivers.BATCH_MESSAGE_TYPE, "events": [item]}
-    await get_channel_layer().group_send(receivers.group_name(workspace_id), message)
+    item = wire.event("test:ping", workspace_id, {"nonce": nonce})
+    message = {"type": BATCH_MESSAGE_TYPE, "events": [item]}
+    await get_channel_layer().group_send(wire.group_name(workspace_id), message)
 
 
 async def hears(socket, workspace_id) -> bool:
-    """Whether events published now reach `socket`. It is published again every 0.2 s, for a
-    socket that has only just been accepted (other messages are skipped)."""
+    """Whether an event published now reaches `socket` (other messages are skipped: a socket
+    is in its group once accepted)."""
     nonce = uuid.uuid4().hex
-
-    async def publishing():
-        while True:
-            await publish(workspace_id, nonce)
-            await asyncio.sleep(0.2)
-
-    publisher = asyncio.create_task(publishing())
+    await publish(workspace_id, nonce)
     try:
         async with asyncio.timeout(3):
             while json.loads(await socket.recv()).get("payload") != {"nonce": nonce}:
                 pass
     except TimeoutError:
         return False
-    finally:
-        publisher.cancel()
     return True
 
 
