@@ -19,7 +19,6 @@ from outbox.prune import prune_events
 from outbox.record import record
 from outbox.wire import event
 from tests.helpers.live_sockets import browser, daphne, events_url, until_closed
-from tests.helpers.websockets import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,15 +27,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def port(django_db_setup):
     with daphne() as port:  # the default interval (30 s): no tick's catch-up hides a gap
         yield port
-
-
-@pytest.fixture
-def member(make, django_user_model):
-    """(workspace, session cookie) of a logged-in member."""
-    workspace = make.workspace()
-    user = django_user_model.objects.create_user("member")
-    workspace.members.add(user)
-    return workspace, session_cookie(user)
 
 
 def recorded(workspace_id, count: int) -> None:
