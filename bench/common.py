@@ -245,3 +245,21 @@ def wait_for_workers(server: subprocess.Popen, timeout: float = 30) -> None:
         assert server.poll() is None, "the web process exited at start"
         assert time.monotonic() < deadline, "the web process did not start its workers"
         time.sleep(0.05)
+
+
+@contextmanager
+def relay_held_elsewhere() -> Iterator[None]:
+    """The outbox relay's lock held by another session, as a relay running elsewhere holds it:
+    each commit's relay finds it taken and leaves (one query), and events wait unpublished."""
+    import psycopg2
+    from django.db import connection
+
+    from outbox import relay
+
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [relay.LOCK_SPACE, relay.LOCK_KEY])
+        yield
+    finally:
+        other.close()

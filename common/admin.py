@@ -52,3 +52,17 @@ def human_duration(duration: timedelta) -> str:
     while len(parts) > 1 and parts[0][0] == 0:
         parts.pop(0)
     return " ".join(f"{value}{unit}" for value, unit in parts[:2])
+
+
+class ReadOnly:
+    """A model admin mixin for rows that only the product writes: viewed, never added, changed
+    or deleted by hand (the admin's actions are the only way to act on them)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

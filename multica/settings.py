@@ -292,6 +292,8 @@ AXES_CLIENT_IP_CALLABLE = "common.clients.client_address"
 AXES_RESET_ON_SUCCESS = True
 # No row per successful login: the table holds recent failures only, not a history.
 AXES_DISABLE_ACCESS_LOG = True
+# Its start-up banner would be a second line on every management command's stderr.
+AXES_VERBOSE = False
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -63,6 +63,12 @@ LIMIT %(limit)s
 
 MARK_PUBLISHED = "UPDATE outbox_event SET published_at = now() WHERE id = ANY(%(ids)s)"
 
+# For the admin: the backlog, and how long its oldest event has waited (database clock).
+LAG = """
+SELECT count(*) AS unpublished, now() - min(at) AS oldest_waiting
+FROM outbox_event WHERE published_at IS NULL
+"""
+
 ANY_NEW = "SELECT EXISTS (SELECT FROM outbox_event WHERE seq IS NULL) AS any"
 
 # Published rows only: an event the relay could not deliver yet stays for it, however old.

@@ -8,6 +8,9 @@ turns a stored row back into the message."""
 import json
 from uuid import UUID
 
+# The event types of spec §3.
+EVENT_TYPES = ("daemon:register", "task:failed", "agent:status")
+
 
 def group_name(workspace_id: UUID | str) -> str:
     """The channel-layer group of a workspace's listeners."""

@@ -3,12 +3,13 @@ the contradicted verdicts. Written only by the sweeps, but for an operator's bra
 
 from django.contrib import admin
 
+from common.admin import ReadOnly
 from sweeper import guards
 from sweeper.models import SweeperState
 
 
 @admin.register(SweeperState)
-class SweeperStateAdmin(admin.ModelAdmin):
+class SweeperStateAdmin(ReadOnly, admin.ModelAdmin):
     list_display = (
         "__str__",
         "runtimes_swept_at",
@@ -21,15 +22,6 @@ class SweeperStateAdmin(admin.ModelAdmin):
         "contradicted_runtimes",
     )
     actions = ["release_brake"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_release_permission(self, request) -> bool:
         return request.user.has_perm("sweeper.change_sweeperstate")

@@ -2,6 +2,7 @@
 over the real Redis channel layer, with a real Django session cookie."""
 
 import uuid
+from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -62,3 +63,12 @@ async def assert_next_is_a_sentinel(workspace_id, socket: WebsocketCommunicator)
     message = {"type": BATCH_MESSAGE_TYPE, "events": [sentinel]}
     await get_channel_layer().group_send(wire.group_name(workspace_id), message)
     assert await socket.receive_json_from(timeout=5) == sentinel
+
+
+def event_body(message: dict) -> dict:
+    """An event without its place in the stream, once that is checked: `seq` a positive
+    integer, `at` an ISO 8601 time with its zone."""
+    assert isinstance(message["seq"], int), message
+    assert message["seq"] > 0, message
+    assert datetime.fromisoformat(message["at"]).tzinfo is not None, message
+    return {k: v for k, v in message.items() if k not in ("seq", "at")}

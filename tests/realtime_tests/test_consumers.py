@@ -3,7 +3,7 @@ real sweeps (real PostgreSQL, real Redis channel layer, the full ASGI stack)."""
 
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -15,7 +15,7 @@ from runtimes.signals import runtimes_changed
 from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
 from tasks.models import AgentTask
-from tests.helpers.websockets import communicator, listen, session_cookie
+from tests.helpers.websockets import communicator, event_body, listen, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,10 +34,9 @@ def sweep_tasks():
 
 def envelope_checked(messages: list[dict]) -> list[dict]:
     """The messages without `seq` and `at`, once those are checked: seq 1, 2, ... in arrival
-    order (a fresh workspace), `at` a time with its zone."""
+    order (a fresh workspace)."""
     assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
-    assert all(datetime.fromisoformat(m["at"]).tzinfo is not None for m in messages)
-    return [{k: v for k, v in m.items() if k not in ("seq", "at")} for m in messages]
+    return [event_body(m) for m in messages]
 
 
 def by_type(messages: list[dict]) -> dict[str, list[dict]]:
