@@ -11,14 +11,15 @@ from pathlib import Path
 
 PRODUCTION = {
     "migrate": "python manage.py migrate --noinput",
-    "web": "python -m multica.web",
+    # All of the container's addresses: compose's network, where only the proxy reaches it.
+    "web": "python -m multica.web --host 0.0.0.0",
     "ws": "daphne -b 0.0.0.0 -p 8001 multica.asgi:application",
     "worker": "celery -A multica worker --loglevel=INFO",
     "beat": "celery -A multica beat --loglevel=INFO",
 }
 
 LOCAL = {
-    "web": [*shlex.split(PRODUCTION["web"]), "--host", "127.0.0.1", "--port", "{port}"],
+    "web": ["python", "-m", "multica.web", "--port", "{port}"],  # on loopback, its default
     # daphne on a socket bound by the caller and handed over as file descriptor {fd}, so that
     # no other process can take its port between a probe and the bind.
     "ws": ["daphne", "--fd", "{fd}", "multica.asgi:application"],
