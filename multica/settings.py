@@ -246,6 +246,11 @@ if SWEEP_INTERVAL_SECONDS >= RUNTIME_STALE_SECONDS:
         f" RUNTIME_STALE_SECONDS ({RUNTIME_STALE_SECONDS})"
     )
 
+# --- Daemon API ----------------------------------------------------------------
+# A workspace's runtimes, online or not (offline ones until RUNTIME_GC_AFTER_SECONDS deletes
+# them): a register past it is refused with 409, so one token cannot fill the table.
+WORKSPACE_MAX_RUNTIMES = whole_number("WORKSPACE_MAX_RUNTIMES", 1000, minimum=1)
+
 # --- Auth, i18n, static -------------------------------------------------------
 # Django's four validators: `12345678` (common, numeric) is refused; they apply wherever a
 # password is set through a form or `createsuperuser`, not to `set_password` in code.
