@@ -299,6 +299,7 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
+    "filters": {"sampled_refusals": {"()": "common.logfmt.SampledRefusals"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -307,4 +308,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    # Django's line per refused request: 401s sampled, so a bad-token flood is a line a second.
+    "loggers": {"django.request": {"filters": ["sampled_refusals"]}},
 }
