@@ -86,8 +86,9 @@ SECURE_HSTS_SECONDS = whole_number(
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# The daemons' health probe is plain HTTP inside the deployment (docker-compose.yml).
-SECURE_REDIRECT_EXEMPT = [r"^api/schema/$"]
+# Probes and scrapes come over plain HTTP from inside the deployment (compose's health checks,
+# Prometheus), not through the TLS terminator.
+SECURE_REDIRECT_EXEMPT = [r"^api/schema/$", r"^healthz$", r"^readyz$", r"^health/", r"^metrics$"]
 # Joining the browsers' preload list is a commitment for the whole domain, so it is opted
 # into (SECURE_HSTS_PRELOAD=1), and its reminder is not a warning.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
@@ -251,6 +252,13 @@ if SWEEP_INTERVAL_SECONDS >= RUNTIME_STALE_SECONDS:
 # them): a register past it is refused with 409, so one token cannot fill the table.
 WORKSPACE_MAX_RUNTIMES = whole_number("WORKSPACE_MAX_RUNTIMES", 1000, minimum=1)
 
+# --- Metrics (GET /metrics) ------------------------------------------------------
+# When set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Heartbeats counted by result (multica_heartbeats_total); off only to measure what counting
+# costs (bench.heartbeats).
+METRICS_HEARTBEATS = env.bool("METRICS_HEARTBEATS", default=True)
+
 # --- Auth, i18n, static -------------------------------------------------------
 # Django's four validators: `12345678` (common, numeric) is refused; they apply wherever a
 # password is set through a form or `createsuperuser`, not to `set_password` in code.
@@ -277,6 +285,8 @@ AXES_CLIENT_IP_CALLABLE = "common.clients.client_address"
 AXES_RESET_ON_SUCCESS = True
 # No row per successful login: the table holds recent failures only, not a history.
 AXES_DISABLE_ACCESS_LOG = True
+# Its start-up banner would be a second line on every management command's stderr.
+AXES_VERBOSE = False
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -39,6 +39,15 @@ def test_the_scheme_a_tls_terminator_reports_reaches_the_app():
     assert "max-age=31536000" in secure[1]["Strict-Transport-Security"]
 
 
+def test_with_https_on_the_probes_still_answer_plain_http_from_inside():
+    with front_door(HTTPS="1") as door:
+        probes = [request(door.web, "GET", path)[0] for path in ("/healthz", "/readyz")]
+        page = request(door.web, "GET", "/admin/login/")[0]
+
+    assert probes == [200, 200]  # compose's health check of the web process
+    assert page == 301
+
+
 def test_a_flood_of_bad_tokens_from_one_address_is_held_to_its_rate():
     body = json.dumps({"runtime_id": "00000000-0000-0000-0000-000000000000"}).encode()
     headers = {"Authorization": "Bearer not-a-token", "Content-Type": "application/json"}
