@@ -68,7 +68,6 @@ def test_a_flood_of_bad_tokens_from_one_address_is_held_to_its_rate():
     assert statuses[429] >= 1
 
 
-
 def test_login_attempts_are_held_to_a_few_per_address():
     form = b"username=admin&password=guess"
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
