@@ -86,8 +86,9 @@ SECURE_HSTS_SECONDS = whole_number(
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# The daemons' health probe is plain HTTP inside the deployment (docker-compose.yml).
-SECURE_REDIRECT_EXEMPT = [r"^api/schema/$"]
+# Probes and scrapes come over plain HTTP from inside the deployment (compose's health checks,
+# Prometheus), not through the TLS terminator.
+SECURE_REDIRECT_EXEMPT = [r"^api/schema/$", r"^healthz$", r"^readyz$", r"^health/", r"^metrics$"]
 # Joining the browsers' preload list is a commitment for the whole domain, so it is opted
 # into (SECURE_HSTS_PRELOAD=1), and its reminder is not a warning.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
@@ -259,6 +260,11 @@ if SWEEP_INTERVAL_SECONDS >= RUNTIME_STALE_SECONDS:
         f" RUNTIME_STALE_SECONDS ({RUNTIME_STALE_SECONDS})"
     )
 
+# --- Daemon API ----------------------------------------------------------------
+# A workspace's runtimes, online or not (offline ones until RUNTIME_GC_AFTER_SECONDS deletes
+# them): a register past it is refused with 409, so one token cannot fill the table.
+WORKSPACE_MAX_RUNTIMES = whole_number("WORKSPACE_MAX_RUNTIMES", 1000, minimum=1)
+
 # --- Metrics (GET /metrics) ------------------------------------------------------
 # When set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -316,6 +322,7 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
+    "filters": {"sampled_refusals": {"()": "common.logfmt.SampledRefusals"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -324,4 +331,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    # Django's line per refused request: 401s sampled, so a bad-token flood is a line a second.
+    "loggers": {"django.request": {"filters": ["sampled_refusals"]}},
 }
