@@ -89,7 +89,8 @@ ASGI_APPLICATION = "multica.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The admin's look for the whole site (multica/templates/admin/base_site.html).
+        "DIRS": [BASE_DIR / "multica" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
