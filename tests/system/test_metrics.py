@@ -3,7 +3,6 @@ heartbeat counts, and daphne showing what a real Celery worker's sweep did, read
 database it wrote."""
 
 import json
-import os
 import time
 
 import pytest
@@ -12,7 +11,7 @@ from runtimes.tokens import issue_token
 from tests.helpers.db import database_url
 from tests.helpers.scrape import scrape, value
 from tests.helpers.stack import production_stack
-from tools.servers import daemon_post, redis_server, web_process
+from tools.servers import daemon_post, production_env, redis_server, web_process
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,8 +29,9 @@ def test_the_web_process_counts_every_workers_heartbeats(make):
     workspace = make.workspace()
     runtime = make.runtime(workspace)
     token = issue_token(workspace=workspace)[1]
-    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "0", "SECRET_KEY": "test-only"}
-    env.update(WEB_WORKERS="2", WEB_THREADS="2", METRICS_TOKEN="scrape-me")
+    env = production_env(
+        DATABASE_URL=database_url(), WEB_WORKERS="2", WEB_THREADS="2", METRICS_TOKEN="scrape-me"
+    )
     body = json.dumps({"runtime_id": str(runtime.id)}).encode()
     with web_process("web", env) as port:
         # A connection each: the kernel spreads them over both workers' listening sockets.
