@@ -221,11 +221,13 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
 
 
 @contextmanager
-def serving(name: str, *, port: int = 0) -> Iterator[tuple[subprocess.Popen, int]]:
+def serving(
+    name: str, *, port: int = 0, env: dict | None = None
+) -> Iterator[tuple[subprocess.Popen, int]]:
     """The product's process `name` ("web" or "ws", tools/servers.py) on loopback `port` (0: a
     free one), on the benchmark's database with DEBUG off as `setup_django` left the
-    environment, until it serves HTTP; yields the process and its port."""
-    env = dict(os.environ)
+    environment (and `env` over it), until it serves HTTP; yields the process and its port."""
+    env = {**os.environ, **(env or {})}
     env.pop("CONN_MAX_AGE", None)  # each server's own: kept by the web process, not by daphne
     process, port = servers.start(name, env, port=port)
     try:

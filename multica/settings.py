@@ -132,7 +132,8 @@ ASGI_APPLICATION = "multica.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The admin's look for the whole site (multica/templates/admin/base_site.html).
+        "DIRS": [BASE_DIR / "multica" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -304,6 +305,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Timestamps to the second, with the time zone (multica/formats/).
+FORMAT_MODULE_PATH = ["multica.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
