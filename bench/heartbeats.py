@@ -31,10 +31,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bench.common import World, arguments, database_name, django_database, fill, serving
-from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children
+from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy
 from common.sql import fetch
-from tools.daemons import Connection
-from tools.servers import nginx
+from tools.connection import Connection
+from tools.servers import nginx, with_children
 
 TARGET_P99_MS = 100.0
 # The target: 10,000 runtimes each beating every 15 s.
