@@ -4,13 +4,16 @@ running task, while the platform or the fleet fails; a row a scenario says what 
 did about it.
 
     python -m bench.fleet [--daemons 150] [--outage 10] [--partition 60]
-                          [--scenarios web,database,partial,all] [--guards off,on]
+                          [--scenarios web,web+deaths,database,partial,all]
+                          [--guards off,on] [--logs DIR]
 
 Runs on a PostgreSQL and a Redis broker of its own (tools/servers.py; PostgreSQL's programs
 from `pg_config`), so that stopping the database takes no one else's down; the channel layer
 uses REDIS_URL. Short thresholds: heartbeat 2 s, stale 6 s, a sweep every 2 s, reconnect
 grace 30 s. Each scenario has a fresh fleet in a workspace of its own:
   web       the web process killed (SIGKILL, with its workers) for --outage s, then restarted
+  web+deaths  the same, and 10% of the daemons die while it is down: found once the
+            platform hears again (their times count from the restart)
   database  PostgreSQL stopped (fast shutdown) for --outage s, then started
   partial   10% of the daemons stop beating for --partition s, then beat again: a real
             partition, whose runtimes go offline and whose tasks fail after stale + grace
@@ -23,8 +26,9 @@ database outage longer than the stale threshold stops the sweeps too, so the "of
 
 Columns: live runtimes the sweeper marked offline, and live runtimes one of whose tasks it
 failed (of the live ones); whether and when the brake engaged; of the daemons that really
-stopped, how many runtimes were marked offline and how long after the stop (p50/max), and how
-many had their task failed, and when.
+stopped, how many runtimes were marked offline and how many seconds after they stopped (after
+the platform could hear again, for web+deaths; p50/max), and how many had their task failed,
+and when; the reasons of every task failed.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def parse_args():
     parser.add_argument("--daemons", type=int, default=150)
     parser.add_argument("--outage", type=float, default=10.0, help="seconds")
     parser.add_argument("--partition", type=float, default=60.0, help="seconds")
-    parser.add_argument("--scenarios", default="web,database,partial,all")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--guards", default="off,on")
     parser.add_argument("--logs", help="keep the processes' logs in this directory")
     return parser.parse_args()
@@ -89,37 +93,57 @@ class Run:
     fleet: list[Daemon]
 
 
-# --- the scenarios: each returns when the failure began (database clock) and who really died --
+# --- the scenarios ------------------------------------------------------------------------------
 
 
-async def web(run: Run) -> tuple[datetime, list[Daemon]]:
+@dataclass(frozen=True)
+class Outcome:
+    began: datetime  # when the failure began (database clock): verdicts are read from then
+    dead: list[Daemon]  # the daemons that really stopped
+    heard: datetime  # when the platform could hear them again: their detection counts from then
+
+
+async def web(run: Run) -> Outcome:
     began = await in_thread(db_now)
     run.platform.kill("web")
     await asyncio.sleep(run.args.outage)
     await asyncio.to_thread(run.platform.start, "web")
     await asyncio.sleep(SETTLE_SECONDS)
-    return began, []
+    return Outcome(began, [], began)
 
 
-async def database(run: Run) -> tuple[datetime, list[Daemon]]:
+async def web_deaths(run: Run) -> Outcome:
+    """10% of the daemons die while the web process is down."""
+    began = await in_thread(db_now)
+    run.platform.kill("web")
+    dying = run.fleet[: max(1, len(run.fleet) // 10)]
+    await asyncio.gather(*(daemon.die() for daemon in dying))
+    await asyncio.sleep(run.args.outage)
+    await asyncio.to_thread(run.platform.start, "web")
+    heard = await in_thread(db_now)
+    await asyncio.sleep(SETTLE_SECONDS + GRACE)
+    return Outcome(began, dying, heard)
+
+
+async def database(run: Run) -> Outcome:
     began = await in_thread(db_now)
     await asyncio.to_thread(run.postgres.stop)
     await asyncio.sleep(run.args.outage)
     await asyncio.to_thread(run.postgres.start)
     await asyncio.sleep(SETTLE_SECONDS)
-    return began, []
+    return Outcome(began, [], began)
 
 
-async def partial(run: Run) -> tuple[datetime, list[Daemon]]:
+async def partial(run: Run) -> Outcome:
     cut = run.fleet[: max(1, len(run.fleet) // 10)]
     began = await in_thread(db_now)
     for daemon in cut:
         daemon.paused_until = time.monotonic() + run.args.partition
     await asyncio.sleep(run.args.partition + HEARTBEAT + 1)
-    return began, cut
+    return Outcome(began, cut, began)
 
 
-async def everyone(run: Run) -> tuple[datetime, list[Daemon]]:
+async def everyone(run: Run) -> Outcome:
     """The whole fleet dies; waits until the sweeper has marked it and either failed its
     tasks or held them with the brake (then watches the brake hold)."""
     began = await in_thread(db_now)
@@ -128,17 +152,22 @@ async def everyone(run: Run) -> tuple[datetime, list[Daemon]]:
     deadline = time.monotonic() + STALE + GRACE + 6 * INTERVAL + 10
     while time.monotonic() < deadline:
         verdicts = await in_thread(verdicts_since, began, ids)
-        if len(verdicts.offline) == len(ids) and (
-            verdicts.brake or len(verdicts.failed) == len(ids)
-        ):
+        held_or_failed = verdicts.brake or len(verdicts.failed) == len(ids)
+        if len(verdicts.offline) == len(ids) and held_or_failed:
             break
         await asyncio.sleep(1)
     if verdicts.brake:
         await asyncio.sleep(HOLD_SECONDS)
-    return began, run.fleet
+    return Outcome(began, run.fleet, began)
 
 
-SCENARIOS = {"web": web, "database": database, "partial": partial, "all": everyone}
+SCENARIOS = {
+    "web": web,
+    "web+deaths": web_deaths,
+    "database": database,
+    "partial": partial,
+    "all": everyone,
+}
 
 
 # --- the rows -------------------------------------------------------------------------------------
@@ -156,26 +185,27 @@ def after(times: list[datetime], began: datetime) -> str:
     return f"{statistics.median(seconds):.1f}/{max(seconds):.1f}"
 
 
-def row(name: str, guards: str, run: Run, began: datetime, dead: list[Daemon]) -> str:
-    live = runtime_ids([daemon for daemon in run.fleet if daemon not in dead])
-    gone = runtime_ids(dead)
+def row(name: str, guards: str, run: Run, outcome: Outcome) -> str:
+    live = runtime_ids([daemon for daemon in run.fleet if daemon not in outcome.dead])
+    gone = runtime_ids(outcome.dead)
+    began, heard = outcome.began, outcome.heard
     verdicts = verdicts_since(began, live + gone)
     found = [verdicts.offline[r] for r in gone if r in verdicts.offline]
     failed = [verdicts.failed[r] for r in gone if r in verdicts.failed]
     brake = f"at {(verdicts.brake - began).total_seconds():.0f} s" if verdicts.brake else "no"
     return (
-        f"{name:<10}{guards:<7}"
+        f"{name:<11}{guards:<6}"
         f"{sum(r in verdicts.offline for r in live):>5}/{len(live):<5}"
         f"{sum(r in verdicts.failed for r in live):>5}/{len(live):<5}{brake:>9}"
-        f"{len(found):>6}/{len(gone):<5}{after(found, began):>12}"
-        f"{len(failed):>6}/{len(gone):<5}{after(failed, began):>12}"
+        f"{len(found):>6}/{len(gone):<5}{after(found, heard):>12}"
+        f"{len(failed):>6}/{len(gone):<5}{after(failed, heard):>12}"
         f"  {' '.join(f'{k}:{v}' for k, v in sorted(verdicts.reasons.items())) or '-'}"
     )
 
 
 HEADER = (
     f"{'':<17}{'live runtimes':^22}{'':>9}{'runtimes that really stopped':^46}\n"
-    f"{'scenario':<10}{'guards':<7}{'offline':>11}{'failed':>11}{'brake':>9}"
+    f"{'scenario':<11}{'guards':<6}{'offline':>11}{'failed':>11}{'brake':>9}"
     f"{'offline':>12}{'after s':>12}{'failed':>12}{'after s':>12}  tasks failed, by reason"
 )
 
@@ -195,10 +225,10 @@ async def scenarios(args, env: dict, postgres, logs: Path) -> None:
                 # Steady state: every runtime has beaten since, and the sweeper swept.
                 await asyncio.sleep(STALE)
                 run = Run(args, platform, postgres, fleet)
-                began, dead = await SCENARIOS[name](run)
-                print(await in_thread(row, name, guards, run, began, dead), flush=True)
+                outcome = await SCENARIOS[name](run)
+                print(await in_thread(row, name, guards, run, outcome), flush=True)
                 before = await in_thread(verdicts_since, ready, runtime_ids(fleet))
-                if wrong := sum(at < began for at in before.offline.values()):
+                if wrong := sum(at < outcome.began for at in before.offline.values()):
                     print(f"  ({wrong} runtimes marked offline before the scenario began)")
                 await leave(fleet)
         except BaseException:

@@ -5,4 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The daemon-facing API (token-authenticated JSON) and its OpenAPI schema.
     path("", include("daemon_api.urls")),
+    # Probes and metrics for operators' tools.
+    path("", include("monitoring.urls")),
 ]
