@@ -5,4 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The daemon-facing API (token-authenticated JSON) and its OpenAPI schema.
     path("", include("daemon_api.urls")),
+    # The members' board, their login, and the read API for frontends.
+    path("", include("board.urls")),
 ]

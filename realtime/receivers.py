@@ -65,6 +65,25 @@ def on_tasks_failed(sender, tasks, **kwargs) -> None:
     announce(event("task:failed", task.workspace_id, task_payload(task)) for task in tasks)
 
 
+def on_tasks_queued(sender, tasks, **kwargs) -> None:
+    announce(
+        event(
+            "task:queued",
+            task.workspace_id,
+            {
+                "task_id": str(task.id),
+                "agent_id": str(task.agent_id),
+                "issue_id": str(task.issue_id),
+                "runtime_id": str(task.runtime_id),
+                "status": "queued",
+                "retry_of": str(task.retry_of_id),
+                "attempt": task.attempt,
+            },
+        )
+        for task in tasks
+    )
+
+
 def on_agents_status_changed(sender, agents, **kwargs) -> None:
     announce(
         event("agent:status", a.workspace_id, {"agent_id": str(a.id), "status": a.status})

@@ -56,6 +56,7 @@ class SignalLog:
         self.tasks_failed = []
         self.agents = []
         self.runtimes_changed = []
+        self.tasks_queued = []
 
     def on_offline(self, sender, runtimes, **kwargs):
         self.runtimes_offline += runtimes
@@ -65,6 +66,9 @@ class SignalLog:
 
     def on_agents(self, sender, agents, **kwargs):
         self.agents += agents
+
+    def on_queued(self, sender, tasks, **kwargs):
+        self.tasks_queued += tasks
 
     def on_changed(self, sender, action, runtimes, **kwargs):
         self.runtimes_changed += [(action, r) for r in runtimes]
