@@ -5,11 +5,7 @@ HTTP side, the web process, is in multica_tests/test_web.py.)"""
 
 import asyncio
 import json
-import os
-import subprocess
 import time
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -17,11 +13,10 @@ from django.db.models.functions import Now
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from multica import processes
 from runtimes.models import AgentRuntime
-from tests.helpers.db import database_url
+from tests.helpers.product import production_processes
 from tests.helpers.websockets import session_cookie
-from tools.servers import BASE_DIR, redis_server, stop, wait_for_port
+from tools.servers import redis_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,42 +29,6 @@ SETTINGS = {
     "TASK_MAX_ATTEMPTS": "1",
     "DEBUG": "1",
 }
-
-
-@contextmanager
-def production_processes(logs: Path, broker_url: str):
-    """daphne, a worker and beat on the test database; yields daphne's port."""
-    env = {
-        **os.environ,
-        **SETTINGS,
-        "DATABASE_URL": database_url(),
-        "CELERY_BROKER_URL": broker_url,
-    }
-    listener = processes.listening_socket()
-    port = listener.getsockname()[1]
-    commands = {
-        "web": processes.local("ws", fd=listener.fileno()),
-        "worker": processes.local("worker"),
-        "beat": processes.local("beat", schedule=logs / "celerybeat-schedule"),
-    }
-    children = {}
-    try:
-        for name, argv in commands.items():
-            with (logs / f"{name}.log").open("w") as out:  # the child keeps its own copy
-                children[name] = subprocess.Popen(
-                    argv, cwd=BASE_DIR, env=env, stdout=out, stderr=out,
-                    pass_fds=[listener.fileno()] if name == "web" else (),
-                )  # fmt: skip
-        listener.close()
-        wait_for_port(port, processes=children.values())
-        yield port
-    except BaseException:
-        for log in sorted(logs.glob("*.log")):  # shown with the failure
-            print(f"--- {log.name}", *log.read_text().splitlines()[-30:], sep="\n")
-        raise
-    finally:
-        for child in children.values():
-            stop(child)
 
 
 def heartbeat(runtime_id) -> None:
@@ -118,8 +77,11 @@ def test_a_silent_runtimes_task_failure_reaches_a_members_browser(
     task = make.task(agent, status="running")
     # A broker of this run's own: beat sends to the default queue, which no other run's
     # worker may take from and nothing left over from an earlier run may be waiting in.
-    with redis_server() as broker, production_processes(tmp_path, broker.url) as port:
-        url = f"ws://127.0.0.1:{port}/ws/workspaces/{workspace.id}/events/"
+    with (
+        redis_server() as broker,
+        production_processes(tmp_path, broker.url, SETTINGS) as product,
+    ):
+        url = f"ws://127.0.0.1:{product.port}/ws/workspaces/{workspace.id}/events/"
         assert asyncio.run(close_code(url)) == 4401
         messages = asyncio.run(
             listen_until_failed(url, session_cookie(member), silent.id, alive.id, str(task.id))
