@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -100,7 +101,9 @@ def setup_django(url: str) -> None:
     (`serving`) run on the same database, as in production, and share its SECRET_KEY: a
     session made here is valid there."""
     os.environ.update(DATABASE_URL=url, DEBUG="0")
-    os.environ.setdefault("SECRET_KEY", "bench-only")
+    # DEBUG off refuses a short or published key; plain HTTP on loopback (HTTPS=0).
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    os.environ.setdefault("HTTPS", "0")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "multica.settings")
     import django
     from django.core.management import call_command

@@ -96,7 +96,8 @@ def serving_as_in_production(name: str, args) -> Iterator[list[int]]:
     port = args.port + 1 if args.nginx else args.port
     with serving(SERVERS[name], port=port) as (server, _):
         if args.nginx:
-            with nginx(args.port, port, port) as proxy:
+            # Without the per-address rate limits: the whole simulated fleet is one address.
+            with nginx(args.port, port, port, limits=False) as proxy:
                 yield [server.pid, proxy.pid]
         else:
             yield [server.pid]

@@ -36,33 +36,51 @@ def error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def daemon_endpoint(method: str, *, token_rechecked: bool = False) -> Callable:
+def daemon_endpoint(
+    method: str, *, token_rechecked: bool = False, answered: Callable[[int], None] | None = None
+) -> Callable:
     """Wraps a view `(request, caller, **path)`: one HTTP method, a live bearer token checked
     before the body is read (401 otherwise), and the domain's refusals turned into JSON
     errors. Cookies play no part, so CSRF does not apply. `token_rechecked`: the view's own
-    statement checks the token again (see `auth.caller`)."""
+    statement checks the token again (see `auth.caller`). `answered` is told each answer's
+    status (a metric's count)."""
 
     def decorate(view: Callable) -> Callable:
+        endpoint = _endpoint(view, method, token_rechecked)
+        if answered is None:
+            return endpoint
+
         @csrf_exempt
         @wraps(view)
-        def wrapper(request: HttpRequest, **path) -> JsonResponse:
-            if request.method != method:
-                response = error(405, f"method not allowed: use {method}")
-                response["Allow"] = method
-                return response
-            caller = auth.caller(request, rechecked=token_rechecked)
-            if caller is None:
-                return _unauthorized()
-            try:
-                return view(request, caller, **path)
-            except NotAuthenticated:
-                return _unauthorized()
-            except tuple(STATUS_OF) as exc:
-                return error(STATUS_OF[type(exc)], str(exc))
+        def counted(request: HttpRequest, **path) -> JsonResponse:
+            response = endpoint(request, **path)
+            answered(response.status_code)
+            return response
 
-        return wrapper
+        return counted
 
     return decorate
+
+
+def _endpoint(view: Callable, method: str, token_rechecked: bool) -> Callable:
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest, **path) -> JsonResponse:
+        if request.method != method:
+            response = error(405, f"method not allowed: use {method}")
+            response["Allow"] = method
+            return response
+        caller = auth.caller(request, rechecked=token_rechecked)
+        if caller is None:
+            return _unauthorized()
+        try:
+            return view(request, caller, **path)
+        except NotAuthenticated:
+            return _unauthorized()
+        except tuple(STATUS_OF) as exc:
+            return error(STATUS_OF[type(exc)], str(exc))
+
+    return wrapper
 
 
 def _unauthorized() -> JsonResponse:

@@ -1,5 +1,6 @@
 """Settings for the multica sweeper, read from the environment (see README, `.env.example`)."""
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,17 +44,53 @@ def fraction(name: str, default: float) -> float:
     return value
 
 
+# Keys published with the code (.env.example, the debug default, Django's own templates): a
+# deployment that kept one signs its sessions with a key anyone can read.
+KNOWN_PLACEHOLDER_KEYS = {"change-me", "changeme", "secret", "insecure-local-development-key"}
+MIN_SECRET_KEY_LENGTH = 50  # Django's own deployment check (security.W009) asks for as much
+
+
+def production_secret_key(raw: str | None) -> str:
+    """SECRET_KEY as DEBUG off needs it: set, no published placeholder, at least 50 characters
+    of at least 5 different ones (what `check --deploy` asks)."""
+    if not raw:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    if raw.lower() in KNOWN_PLACEHOLDER_KEYS or raw.startswith("django-insecure-"):
+        raise ImproperlyConfigured("SECRET_KEY is a published placeholder: generate one")
+    if len(raw) < MIN_SECRET_KEY_LENGTH or len(set(raw)) < 5:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters of at least 5"
+            f" different ones when DEBUG is off, got {len(raw)}"
+        )
+    return raw
+
+
 # --- Core -------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
     SECRET_KEY = env.str("SECRET_KEY", default="insecure-local-development-key")
 else:
-    try:
-        SECRET_KEY = env.str("SECRET_KEY")
-    except ImproperlyConfigured:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off") from None
+    SECRET_KEY = production_secret_key(env.str("SECRET_KEY", default=""))
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- TLS: on unless DEBUG; a plain-HTTP deployment turns it off with HTTPS=0 --------------
+# TLS ends at the proxy, which says so in X-Forwarded-Proto (set by nginx itself: the web
+# process is reachable only through it, so no client can claim https on its own).
+HTTPS = env.bool("HTTPS", default=not DEBUG)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = whole_number(
+    "SECURE_HSTS_SECONDS", 31_536_000 if HTTPS else 0, minimum=0, unit="seconds"
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The daemons' health probe is plain HTTP inside the deployment (docker-compose.yml).
+SECURE_REDIRECT_EXEMPT = [r"^api/schema/$"]
+# Joining the browsers' preload list is a commitment for the whole domain, so it is opted
+# into (SECURE_HSTS_PRELOAD=1), and its reminder is not a warning.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "daphne",
@@ -64,6 +101,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    # Login lockout (see "Auth" below).
+    "axes",
     "runtimes",
     "tasks",
     "sweeper",
@@ -81,6 +120,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "multica.urls"
@@ -210,10 +251,41 @@ if SWEEP_INTERVAL_SECONDS >= RUNTIME_STALE_SECONDS:
         f" RUNTIME_STALE_SECONDS ({RUNTIME_STALE_SECONDS})"
     )
 
+# --- Metrics (GET /metrics) ------------------------------------------------------
+# When set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Heartbeats counted by result (multica_heartbeats_total); off only to measure what counting
+# costs (bench.heartbeats).
+METRICS_HEARTBEATS = env.bool("METRICS_HEARTBEATS", default=True)
+
 # --- Auth, i18n, static -------------------------------------------------------
+# Django's four validators: `12345678` (common, numeric) is refused; they apply wherever a
+# password is set through a form or `createsuperuser`, not to `set_password` in code.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
 ]
+# Login lockout (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username, or from
+# one client address, lock it out for LOGIN_COOLOFF_SECONDS, before any password is hashed
+# (each hash costs ~0.2 s of a web thread). The proxy limits the rate of attempts besides.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = whole_number("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(seconds=positive_seconds("LOGIN_COOLOFF_SECONDS", 900))
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "common.clients.client_address"
+AXES_RESET_ON_SUCCESS = True
+# No row per successful login: the table holds recent failures only, not a history.
+AXES_DISABLE_ACCESS_LOG = True
+# Its start-up banner would be a second line on every management command's stderr.
+AXES_VERBOSE = False
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True

@@ -5,6 +5,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The daemon-facing API (token-authenticated JSON) and its OpenAPI schema.
     path("", include("daemon_api.urls")),
+    # Probes and metrics for operators' tools.
+    path("", include("monitoring.urls")),
     # The members' board, their login, and the read API for frontends.
     path("", include("board.urls")),
 ]

@@ -13,7 +13,11 @@ max_connections.
 """
 
 import argparse
+import contextlib
 import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from granian import Granian
 from granian.constants import Interfaces
@@ -30,6 +34,10 @@ IDLE_THREAD_SECONDS = 600
 # every 15 s keeps its connection; the proxy drops its idle upstream connections sooner (50 s),
 # so it never sends a request down one being closed here.
 IDLE_CONNECTION_MS = 60_000
+# Where the workers keep their metrics (prometheus_client's multiprocess mode, read by
+# common.metrics). Not imported from there: a worker forked from a process that had already
+# made its metrics would count in memory only.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def positive_int(name: str, default: int) -> int:
@@ -65,12 +73,29 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@contextlib.contextmanager
+def metrics_dir() -> Iterator[str]:
+    """An empty directory for the workers' metric files: the one PROMETHEUS_MULTIPROC_DIR
+    names, emptied (an earlier run's counts would add to this one's), or a temporary one."""
+    given = os.environ.get(METRICS_DIR)
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield given
+    else:
+        with tempfile.TemporaryDirectory(prefix="multica-metrics-") as made:
+            yield made
+
+
 def main() -> None:
     args = arguments()
     web = server(args.host, args.port)
-    # Read by the settings in each worker, which inherits this environment.
+    # Read in each worker, which inherits this environment: by the settings, and by
+    # prometheus_client, which must see it before its first metric is made.
     os.environ.setdefault("CONN_MAX_AGE", CONN_MAX_AGE_SECONDS)
-    web.serve()
+    with metrics_dir() as path:
+        os.environ[METRICS_DIR] = path
+        web.serve()
 
 
 if __name__ == "__main__":

@@ -49,6 +49,13 @@ SELECT count(*) AS n FROM agent_runtime
 WHERE status = 'offline' AND offline_at >= %(since)s AND offline_reason IN ('stale', '')
 """
 
+# Runtimes by status, for the metrics: each count from its status's partial index. (Offline
+# ones are collected after RUNTIME_GC_AFTER_SECONDS, so neither grows with history.)
+BY_STATUS = """
+SELECT (SELECT count(*) FROM agent_runtime WHERE status = 'online') AS online,
+       (SELECT count(*) FROM agent_runtime WHERE status = 'offline') AS offline
+"""
+
 
 @dataclass(frozen=True)
 class Hearing:
@@ -76,3 +83,8 @@ def online_count(*, up_to: int) -> int:
 
 def still_offline_since(since: datetime) -> int:
     return fetch_one(STILL_OFFLINE_SINCE, since=since).n
+
+
+def by_status() -> dict[str, int]:
+    """How many runtimes are in each status."""
+    return fetch_one(BY_STATUS)._asdict()

@@ -2,6 +2,7 @@
 (beat's worker, `manage.py sweep`, two workers at once) reads and writes the same facts with
 guarded updates: when it last swept, since when the platform could hear, and the brake."""
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -44,3 +45,38 @@ class SweeperState(models.Model):
 
     def __str__(self) -> str:
         return "sweeper state"
+
+
+class SweepStat(models.Model):
+    """Each sweep's runs and how long they took, as a histogram (sweeper.stats.BUCKETS), for
+    the metrics that any process serves. Written by the sweep's own record of success."""
+
+    sweep = models.CharField(max_length=20, primary_key=True)
+    runs = models.PositiveBigIntegerField(default=0, db_default=0)
+    seconds_sum = models.FloatField(default=0, db_default=0)
+    # Runs per bucket, not cumulative: one count per upper bound of BUCKETS, then +Inf.
+    bucket_counts = ArrayField(models.PositiveBigIntegerField())
+
+    class Meta:
+        db_table = "sweeper_sweep_stat"
+
+    def __str__(self) -> str:
+        return self.sweep
+
+
+class SweepCounter(models.Model):
+    """What the sweeps changed, counted in the transaction of each chunk that changed it, so a
+    count holds exactly what committed: `runtimes_marked_offline`, `tasks_failed` by reason."""
+
+    metric = models.CharField(max_length=50)
+    label = models.CharField(max_length=50, blank=True, default="", db_default="")
+    value = models.PositiveBigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        db_table = "sweeper_counter"
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "label"], name="sweeper_counter_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric}{{{self.label}}}" if self.label else self.metric

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from common.sql import execute, fetch_one
+from sweeper import stats
 
 ENSURE = "INSERT INTO sweeper_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING"
 
@@ -27,6 +28,8 @@ UPDATE sweeper_state SET {column} = now()
 FROM (SELECT set_config('synchronous_commit', 'off', true)) AS no_flush
 WHERE id = 1
 """
+# The same, and the run's duration into its histogram (sweeper.stats), in one round trip.
+RECORD_SWEEP_RUN = "WITH run AS ({record_run}) " + RECORD_SWEEP
 SWEPT_AT = {"runtimes": "runtimes_swept_at", "tasks": "tasks_swept_at"}
 
 # Once per gap: a later sweep of the same gap finds `heard_since` after the last sweep.
@@ -72,6 +75,12 @@ UPDATE sweeper_state SET gc_after_offline_at = %(after_at)s, gc_after_id = %(aft
 WHERE id = 1
 """
 
+# Read only (no row made): a health check must not write.
+SWEEP_AGES = """
+SELECT now() - s.runtimes_swept_at AS runtimes, now() - s.tasks_swept_at AS tasks
+FROM sweeper_state AS s WHERE s.id = 1
+"""
+
 COUNT_CONTRADICTED_RUNTIME = """
 UPDATE sweeper_state SET contradicted_runtimes = contradicted_runtimes + 1 WHERE id = 1
 """
@@ -106,12 +115,28 @@ def read() -> State:
     return current
 
 
-def record_sweep(sweep: str) -> None:
-    """The sweep ("runtimes" or "tasks") succeeded, now."""
+def peek() -> State | None:
+    """The state row, or None before the first sweep: a read that writes nothing."""
+    return fetch_one(READ, into=State)
+
+
+def record_sweep(sweep: str, *, seconds: float | None = None) -> None:
+    """The sweep ("runtimes" or "tasks") succeeded, now, after `seconds` (if given)."""
     record = RECORD_SWEEP.format(column=SWEPT_AT[sweep])
-    if not execute(record):
+    if seconds is None:
+        recorded = execute(record)
+    else:
+        with_run = RECORD_SWEEP_RUN.format(column=SWEPT_AT[sweep], record_run=stats.RECORD_RUN)
+        recorded = execute(with_run, **stats.run_params(sweep, seconds))
+    if not recorded:  # the run, if any, is recorded already: only the state row was missing
         execute(ENSURE)
         execute(record)
+
+
+def sweep_ages() -> dict[str, timedelta | None]:
+    """How long ago each sweep last succeeded, on the database's clock (None: never)."""
+    row = fetch_one(SWEEP_AGES)
+    return {sweep: row and getattr(row, sweep) for sweep in SWEPT_AT}
 
 
 def heard_after_gap(*, stale_after: timedelta) -> bool:

@@ -8,6 +8,7 @@ outage never holds locks or memory without bound, and each chunk is announced as
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from functools import partial
 from uuid import UUID
@@ -17,7 +18,7 @@ from django.db import transaction
 from runtimes import agents
 from runtimes import sweeps as runtime_steps
 from runtimes.changes import RuntimeChange
-from sweeper import guards, state
+from sweeper import guards, state, stats
 from sweeper.config import Rules
 from sweeper.results import CHUNK_SIZE, SweepResult
 from tasks import steps as task_steps
@@ -37,6 +38,7 @@ def sweep_stale_runtimes(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> Sweep
     of offline runtimes whose work is due (deregistered, or offline past the reconnect grace
     and not held by the brake) and idles their agents. Returns what it changed; each chunk
     commits, and is announced, on its own."""
+    started = time.monotonic()
     hearing = guards.observe(rules)
     braked = guards.brake_engaged(rules, hearing)
     judge_stale = hearing.heard_longer_than(rules.reconnect_grace) and not braked
@@ -54,7 +56,7 @@ def sweep_stale_runtimes(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> Sweep
         result.add(chunk)
     if braked:
         guards.release_brake_when_back(rules)
-    state.record_sweep("runtimes")
+    state.record_sweep("runtimes", seconds=time.monotonic() - started)
     return result
 
 
@@ -66,6 +68,7 @@ def sweep_stale_tasks(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> SweepRes
     rules counts time the platform could not hear). Queues the next attempt of what it failed
     while the budget lasts, idles agents left without work. Each chunk commits, and is
     announced, on its own."""
+    started = time.monotonic()
     hearing = guards.observe(rules)
     stuck = StuckRules(
         dispatch_timeout=rules.dispatch_timeout,
@@ -79,7 +82,7 @@ def sweep_stale_tasks(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> SweepRes
     if hearing.heard_longer_than(rules.queued_ttl):
         expire = partial(_expired_chunk, rules, limit=chunk_size)
         result.add(_until_short(expire, chunk_size))
-    state.record_sweep("tasks")
+    state.record_sweep("tasks", seconds=time.monotonic() - started)
     return result
 
 
@@ -120,14 +123,19 @@ def _until_short(run_chunk, chunk_size: int) -> SweepResult:
 def _stuck_chunk(stuck: StuckRules, rules: Rules, *, limit: int) -> SweepResult:
     failed = task_steps.fail_stuck_tasks(rules=stuck, limit=limit, max_attempts=rules.max_attempts)
     idled = agents.idle_agents_without_work(agent_ids=[t.agent_id for t in failed])
-    return SweepResult(tasks_failed=failed, agents_changed=idled)
+    return _counted(SweepResult(tasks_failed=failed, agents_changed=idled))
 
 
 @transaction.atomic
 def _expired_chunk(rules: Rules, *, limit: int) -> SweepResult:
-    return SweepResult(
-        tasks_failed=task_steps.expire_queued_tasks(queued_ttl=rules.queued_ttl, limit=limit)
-    )
+    expired = task_steps.expire_queued_tasks(queued_ttl=rules.queued_ttl, limit=limit)
+    return _counted(SweepResult(tasks_failed=expired))
+
+
+def _counted(chunk: SweepResult) -> SweepResult:
+    """In the chunk's transaction: what it changed is counted iff it commits."""
+    stats.count_changes(chunk)
+    return chunk
 
 
 @transaction.atomic
@@ -146,7 +154,7 @@ def _stale_runtimes_chunk(rules: Rules, *, judge_stale: bool, limit: int) -> Swe
     marked = runtime_steps.mark_stale_offline(stale_after=rules.stale_after, limit=limit)
     chunk = _take_down([runtime.id for runtime in marked], rules, judge_stale=judge_stale)
     chunk.runtimes_marked_offline = marked
-    return chunk
+    return _counted(chunk)
 
 
 @transaction.atomic
@@ -160,7 +168,7 @@ def _due_work_chunk(
     )
     if not runtime_ids:
         return None
-    return runtime_ids[-1], _take_down(runtime_ids, rules, judge_stale=judge_stale)
+    return runtime_ids[-1], _counted(_take_down(runtime_ids, rules, judge_stale=judge_stale))
 
 
 def _take_down(runtime_ids: list[UUID], rules: Rules, *, judge_stale: bool) -> SweepResult:

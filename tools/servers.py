@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -21,6 +23,14 @@ import yaml
 from multica import processes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The key of the servers run here with DEBUG off, which refuses a short or published one.
+SERVER_SECRET_KEY = secrets.token_urlsafe(50)
+
+
+def production_env(**variables: str) -> dict[str, str]:
+    """This process's environment as production's (DEBUG off, a real SECRET_KEY), over plain
+    HTTP on loopback (HTTPS=0), with `variables` on top."""
+    return {**os.environ, "DEBUG": "0", "SECRET_KEY": SERVER_SECRET_KEY, "HTTPS": "0", **variables}
 
 
 def wait_for_port(port: int, timeout: float = 30, processes: Iterable = ()) -> None:
@@ -114,11 +124,14 @@ def nginx_binary() -> str | None:
     return shutil.which("nginx", path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")
 
 
-def nginx_config(port: int, web_port: int, ws_port: int) -> str:
+def nginx_config(port: int, web_port: int, ws_port: int, *, limits: bool = True) -> str:
     """docker-compose.yml's nginx config as nginx reads it (`$$` unescaped), its listener and
-    upstreams moved to loopback ports."""
+    upstreams moved to loopback ports; without its rate limits if not `limits` (a benchmark's
+    whole fleet comes from one address)."""
     compose = yaml.safe_load((BASE_DIR / "docker-compose.yml").read_text())
     config = compose["configs"]["nginx"]["content"].replace("$$", "$")
+    if not limits:
+        config = re.sub(r"^\s*limit_req zone=.*\n", "", config, flags=re.M)
     for old, new in {
         "listen 80;": f"listen 127.0.0.1:{port};",
         "server web:8000;": f"server 127.0.0.1:{web_port};",
@@ -130,13 +143,16 @@ def nginx_config(port: int, web_port: int, ws_port: int) -> str:
 
 
 @contextmanager
-def nginx(port: int, web_port: int, ws_port: int) -> Iterator[subprocess.Popen]:
-    """nginx in the foreground with docker-compose.yml's proxy config, listening on `port`."""
+def nginx(
+    port: int, web_port: int, ws_port: int, *, limits: bool = True
+) -> Iterator[subprocess.Popen]:
+    """nginx in the foreground with docker-compose.yml's proxy config, listening on `port`
+    (see `nginx_config`)."""
     binary = nginx_binary()
     assert binary, "no nginx on this machine"
     with tempfile.TemporaryDirectory(prefix="nginx-") as run_dir:
         config = Path(run_dir) / "nginx.conf"
-        config.write_text(nginx_config(port, web_port, ws_port))
+        config.write_text(nginx_config(port, web_port, ws_port, limits=limits))
         # In the foreground, its pid file and error log in the temporary directory.
         process = subprocess.Popen(
             [binary, "-p", run_dir, "-c", str(config), "-e", f"{run_dir}/error.log",

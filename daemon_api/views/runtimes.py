@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.http import JsonResponse
 
+from common import metrics
 from common.errors import NotFound
 from daemon_api.http import (
     BadRequest,
@@ -69,7 +70,7 @@ def _runtime_spec(item) -> RuntimeSpec:
 
 
 # The heartbeat's one statement checks the token again itself (runtimes.queries.HEARTBEAT).
-@daemon_endpoint("POST", token_rechecked=True)
+@daemon_endpoint("POST", token_rechecked=True, answered=metrics.count_heartbeat)
 def heartbeat(request, caller):
     body = json_body(request)
     runtime_id = uuid_field(body, "runtime_id")

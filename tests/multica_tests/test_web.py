@@ -17,21 +17,15 @@ from runtimes.models import AgentRuntime
 from runtimes.tokens import issue_token
 from tests.helpers.db import database_url
 from tests.helpers.websockets import listen, session_cookie
-from tools.servers import BASE_DIR, daemon_post, web_process
+from tools.servers import BASE_DIR, daemon_post, production_env, web_process
 
 THREADS = 2
 
 
 def web_server(**variables: str):
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DEBUG": "0",
-        "SECRET_KEY": "test-only",
-        "WEB_WORKERS": "1",
-        "WEB_THREADS": str(THREADS),
-        **variables,
-    }
+    env = production_env(
+        DATABASE_URL=database_url(), WEB_WORKERS="1", WEB_THREADS=str(THREADS), **variables
+    )
     env.pop("CONN_MAX_AGE", None)  # the web process sets it: that is what is tested
     return web_process("web", env)
 

@@ -17,7 +17,7 @@ from runtimes.models import AgentRuntime
 from runtimes.tokens import issue_token
 from tasks.models import AgentTask
 from tests.helpers.db import database_url
-from tests.helpers.product import production_processes
+from tests.helpers.stack import production_stack
 from tools.servers import BASE_DIR, redis_server, stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -118,7 +118,7 @@ def test_a_member_watches_the_fleet_live(make, django_user_model, tmp_path, brow
 
     with (
         redis_server() as broker,
-        production_processes(tmp_path, broker.url, SETTINGS) as product,
+        production_stack(tmp_path, broker.url, SETTINGS) as product,
     ):
         base = f"http://127.0.0.1:{product.port}"
         fleet = Fleet(product.port, token, workspace.id, daemons=2)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from django.core.management import get_commands
 
 from multica import web
 from multica.processes import PRODUCTION
@@ -85,6 +86,25 @@ def test_db_and_redis_have_health_checks(services, name, probe):
     assert probe in " ".join(services[name]["healthcheck"]["test"])
 
 
+def test_the_worker_is_healthy_while_it_answers_a_ping(services):
+    probe = " ".join(services["worker"]["healthcheck"]["test"])
+    assert "celery -A multica inspect ping --destination celery@$$HOSTNAME" in probe
+
+
+def test_beat_is_healthy_while_the_sweeps_it_sends_succeed(services):
+    check = services["beat"]["healthcheck"]
+    assert check["test"] == ["CMD", "python", "/app/manage.py", "sweeper_health"]
+    assert "sweeper_health" in get_commands()
+    # The first sweeps get the switch's three intervals (default 30 s) before it counts.
+    assert parse_seconds(check["start_period"]) >= 3 * 30
+
+
+def parse_seconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, duration
+    return int(match.group(1))
+
+
 def settings_read_from_environment() -> set[str]:
     source = (BASE_DIR / "multica" / "settings.py").read_text()
     return set(
@@ -129,7 +149,7 @@ def test_the_proxy_is_the_one_published_port_and_waits_for_both_servers(services
     assert proxy["depends_on"] == {
         name: {"condition": "service_healthy", "restart": True} for name in ("web", "ws")
     }
-    assert "8000/api/schema/" in " ".join(services["web"]["healthcheck"]["test"])
+    assert "8000/readyz" in " ".join(services["web"]["healthcheck"]["test"])
     assert "8001" in " ".join(services["ws"]["healthcheck"]["test"])
     assert proxy["configs"] == [{"source": "nginx", "target": "/etc/nginx/nginx.conf"}]
 

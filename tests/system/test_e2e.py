@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from runtimes.models import AgentRuntime
-from tests.helpers.product import production_processes
+from tests.helpers.stack import production_stack
 from tests.helpers.websockets import session_cookie
 from tools.servers import redis_server
 
@@ -79,9 +79,10 @@ def test_a_silent_runtimes_task_failure_reaches_a_members_browser(
     # worker may take from and nothing left over from an earlier run may be waiting in.
     with (
         redis_server() as broker,
-        production_processes(tmp_path, broker.url, SETTINGS) as product,
+        production_stack(tmp_path, broker.url, SETTINGS) as stack,
     ):
-        url = f"ws://127.0.0.1:{product.port}/ws/workspaces/{workspace.id}/events/"
+        port = stack.port
+        url = f"ws://127.0.0.1:{port}/ws/workspaces/{workspace.id}/events/"
         assert asyncio.run(close_code(url)) == 4401
         messages = asyncio.run(
             listen_until_failed(url, session_cookie(member), silent.id, alive.id, str(task.id))

@@ -4,17 +4,22 @@ HTTP and its event comes out of a browser-like WebSocket, both through the proxy
 
 import asyncio
 import json
-import os
 
 import pytest
-from django.conf import settings
 from websockets.asyncio.client import connect
 
 from multica.processes import free_port
 from runtimes.tokens import issue_token
 from tests.helpers.db import database_url
 from tests.helpers.websockets import session_cookie
-from tools.servers import daemon_post, nginx, nginx_binary, web_process
+from tools.servers import (
+    SERVER_SECRET_KEY,
+    daemon_post,
+    nginx,
+    nginx_binary,
+    production_env,
+    web_process,
+)
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -23,17 +28,17 @@ pytestmark = [
 
 
 def test_http_reaches_the_web_process_and_websockets_reach_daphne_through_the_proxy(
-    make, django_user_model
+    make, django_user_model, settings
 ):
     workspace = make.workspace()
     member = django_user_model.objects.create_user("member")
     workspace.members.add(member)
     runtime = make.runtime(workspace, status="offline", seen_ago=600)
     token = issue_token(workspace=workspace)[1]
+    # The session cookie is signed with the servers' key, which they check it with.
+    settings.SECRET_KEY = SERVER_SECRET_KEY
     cookie = session_cookie(member)
-    # The session cookie was signed with the test's key; the servers must check it with it.
-    env = {**os.environ, "DATABASE_URL": database_url(), "DEBUG": "0",
-           "SECRET_KEY": settings.SECRET_KEY}  # fmt: skip
+    env = production_env(DATABASE_URL=database_url())
     port = free_port()
     with web_process("web", env) as web, web_process("ws", env) as ws, nginx(port, web, ws):
         heartbeat = json.dumps({"runtime_id": str(runtime.id)}).encode()

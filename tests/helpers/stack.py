@@ -1,12 +1,11 @@
-"""The product's production processes on this machine, for end-to-end tests: daphne (web and
-WebSocket, on one port that survives a restart), a Celery worker and beat, on the test
-database, with their logs in a directory of the test's and shown with a failure."""
+"""The production processes that sweep and serve, started for real on the test database: daphne
+(the whole app on one port), a Celery worker and beat, each of which a test may stop and start
+again. Each one's output goes to a log of its own, printed when the test fails."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,15 +14,14 @@ from tests.helpers.db import database_url
 from tools.servers import BASE_DIR, stop, wait_for_port
 
 
-class Product:
+class Stack:
     def __init__(self, logs: Path, env: dict):
         self.logs, self.env = logs, env
         self.children: dict[str, subprocess.Popen] = {}
         self.port = 0
 
     def start(self, name: str) -> None:
-        """Starts process `name` ("web", "worker" or "beat"); the web binds `self.port` (a
-        free one the first time, the same one again after `stop("web")`)."""
+        """Starts `name` ("web", "worker" or "beat"); the web on a port of its own, bound here."""
         handed = []
         if name == "web":
             listener = processes.listening_socket(self.port)
@@ -39,34 +37,35 @@ class Product:
             )
         if handed:
             listener.close()
-            wait_for_port(self.port, processes=self.children.values())
+            wait_for_port(self.port, processes=[self.children[name]])
 
     def stop(self, name: str) -> None:
         stop(self.children.pop(name))
 
-    def show_logs(self) -> None:
+    def print_logs(self) -> None:
         for log in sorted(self.logs.glob("*.log")):
             print(f"--- {log.name}", *log.read_text().splitlines()[-30:], sep="\n")
 
 
 @contextmanager
-def production_processes(logs: Path, broker_url: str, settings: dict) -> Iterator[Product]:
-    """daphne, a worker and beat on the test database with `settings` in their environment
-    and a broker of the caller's (beat's default queue must be this run's alone)."""
+def production_stack(logs: Path, broker_url: str, settings: dict, names=("web", "worker", "beat")):
+    """`names` running on the test database with `settings` in their environment, and a broker
+    of the caller's own (beat sends to the default queue, which no other run's worker may take
+    from); yields the Stack."""
     env = {
         **os.environ,
         **settings,
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": broker_url,
     }
-    product = Product(logs, env)
+    stack = Stack(logs, env)
     try:
-        for name in ("web", "worker", "beat"):
-            product.start(name)
-        yield product
+        for name in names:
+            stack.start(name)
+        yield stack
     except BaseException:
-        product.show_logs()
+        stack.print_logs()
         raise
     finally:
-        for name in list(product.children):
-            product.stop(name)
+        for name in list(stack.children):
+            stack.stop(name)
