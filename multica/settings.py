@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "tasks",
     "sweeper",
     "realtime",
+    "board",
 ]
 
 MIDDLEWARE = [
@@ -126,6 +127,10 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "multica.urls"
+# Members log in on the board's own page; the admin's is for staff only.
+LOGIN_URL = "board:login"
+LOGIN_REDIRECT_URL = "board:home"
+LOGOUT_REDIRECT_URL = "board:login"
 WSGI_APPLICATION = "multica.wsgi.application"
 ASGI_APPLICATION = "multica.asgi.application"
 
