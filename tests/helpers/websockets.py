@@ -6,7 +6,7 @@ from datetime import datetime
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
@@ -37,9 +37,14 @@ def listen(workspace_id, cookie: str, action, count: int) -> list[dict]:
     socket = communicator(workspace_id, cookie)
 
     async def scenario():
+        # A layer for this event loop alone: channels-redis keeps per-loop state once a
+        # receive is cancelled (a lock on the process' channel), as each socket's end does.
+        channel_layers.backends.clear()
         connected, _ = await socket.connect()
         assert connected
         try:
+            # First the head: what the action sends comes after it.
+            assert (await socket.receive_json_from(timeout=5))["type"] == "sync:hello"
             await database_sync_to_async(action)()
             messages = [await socket.receive_json_from(timeout=5) for _ in range(count)]
             await assert_next_is_a_sentinel(workspace_id, socket)
