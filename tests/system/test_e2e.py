@@ -48,7 +48,7 @@ async def listen_until_failed(url: str, cookie: str, silent, alive, task_id) -> 
     async with connect(url, origin=origin, additional_headers=headers, proxy=None) as ws:
         await asyncio.to_thread(heartbeat, silent)
         deadline = time.monotonic() + 45
-        while not any(m["payload"].get("task_id") == task_id for m in messages):
+        while not any(m.get("payload", {}).get("task_id") == task_id for m in messages):
             assert time.monotonic() < deadline, f"no task:failed in time; got {messages}"
             await asyncio.to_thread(heartbeat, alive)
             try:
