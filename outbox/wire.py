@@ -9,7 +9,7 @@ import json
 from uuid import UUID
 
 # The event types of spec §3.
-EVENT_TYPES = ("daemon:register", "task:failed", "agent:status")
+EVENT_TYPES = ("daemon:register", "task:failed", "task:queued", "agent:status")
 
 
 def group_name(workspace_id: UUID | str) -> str:
@@ -38,6 +38,19 @@ def task_payload(task) -> dict:
         "failure_reason": task.failure_reason,
         "error": task.error,
         "retry_task_id": str(task.retry_task_id) if task.retry_task_id else None,
+    }
+
+
+def queued_payload(task) -> dict:
+    """A task a member queued again (tasks.changes.QueuedTask) as `task:queued` carries it."""
+    return {
+        "task_id": str(task.id),
+        "agent_id": str(task.agent_id),
+        "issue_id": str(task.issue_id),
+        "runtime_id": str(task.runtime_id),
+        "status": "queued",
+        "retry_of": str(task.retry_of_id),
+        "attempt": task.attempt,
     }
 
 

@@ -5,9 +5,15 @@ browsers of each workspace once the transaction commits."""
 from collections import defaultdict
 
 from outbox.record import record
-from outbox.wire import event, group_name, task_payload
+from outbox.wire import event, group_name, queued_payload, task_payload
 
-__all__ = ["group_name", "on_agents_status_changed", "on_runtimes_changed", "on_tasks_failed"]
+__all__ = [
+    "group_name",
+    "on_agents_status_changed",
+    "on_runtimes_changed",
+    "on_tasks_failed",
+    "on_tasks_queued",
+]
 
 
 def on_runtimes_went_offline(sender, runtimes, **kwargs) -> None:
@@ -26,6 +32,10 @@ def on_runtimes_changed(sender, action: str, runtimes, **kwargs) -> None:
 
 def on_tasks_failed(sender, tasks, **kwargs) -> None:
     record(event("task:failed", task.workspace_id, task_payload(task)) for task in tasks)
+
+
+def on_tasks_queued(sender, tasks, **kwargs) -> None:
+    record(event("task:queued", task.workspace_id, queued_payload(task)) for task in tasks)
 
 
 def on_agents_status_changed(sender, agents, **kwargs) -> None:

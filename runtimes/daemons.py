@@ -38,12 +38,19 @@ class RegisteredRuntime:
 
 
 def register(
-    *, workspace_id: UUID, daemon_id: str, device_name: str, runtimes: list[RuntimeSpec]
+    *,
+    workspace_id: UUID,
+    daemon_id: str,
+    device_name: str,
+    runtimes: list[RuntimeSpec],
+    max_runtimes: int,
 ) -> list[RegisteredRuntime]:
     """Upserts one online runtime per provider on (workspace, daemon_id, provider), seen now.
-    Returns them in the order given; announces them all as `register`."""
+    Returns them in the order given; announces them all as `register`. Conflict, changing
+    nothing, if the workspace would have more than `max_runtimes`."""
     registered: dict[int, RegisteredRuntime] = {}
     with transaction.atomic():
+        _check_quota(workspace_id, daemon_id, [spec.provider for spec in runtimes], max_runtimes)
         # Upserting in provider order keeps two registers of one daemon from deadlocking.
         for i in sorted(range(len(runtimes)), key=lambda i: runtimes[i].provider):
             registered[i] = fetch_one(
@@ -60,6 +67,23 @@ def register(
         changes = [RuntimeChange(id=r.id, workspace_id=r.workspace_id) for r in in_order]
         _announce("register", changes)
     return in_order
+
+
+def _check_quota(workspace_id: UUID, daemon_id: str, providers: list[str], limit: int) -> None:
+    if fetch_one(queries.LOCK_WORKSPACE_FOR_REGISTER, workspace_id=workspace_id) is None:
+        raise NotFound("workspace not found")
+    count = fetch_one(
+        queries.COUNT_WORKSPACE_RUNTIMES,
+        workspace_id=workspace_id,
+        daemon_id=daemon_id,
+        providers=providers,
+    )
+    new = len(providers) - count.registered
+    if count.total + new > limit:
+        raise Conflict(
+            f"the workspace has {count.total} runtimes and may have {limit}:"
+            f" registering {new} more would pass its limit"
+        )
 
 
 @dataclass(frozen=True)

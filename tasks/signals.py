@@ -5,3 +5,6 @@ from django.dispatch import Signal
 
 # tasks: list[tasks.changes.FailedTask]
 tasks_failed = Signal()
+
+# tasks: list[tasks.changes.QueuedTask], the new attempts a member asked for
+tasks_queued = Signal()

@@ -59,6 +59,7 @@ class SignalLog:
         self.tasks_failed = []
         self.agents = []
         self.runtimes_changed = []
+        self.tasks_queued = []
 
     def on_offline(self, sender, runtimes, **kwargs):
         transaction.on_commit(lambda: self.runtimes_offline.extend(runtimes))
@@ -68,6 +69,9 @@ class SignalLog:
 
     def on_agents(self, sender, agents, **kwargs):
         transaction.on_commit(lambda: self.agents.extend(agents))
+
+    def on_queued(self, sender, tasks, **kwargs):
+        self.tasks_queued += tasks
 
     def on_changed(self, sender, action, runtimes, **kwargs):
         changed = [(action, r) for r in runtimes]
