@@ -58,6 +58,7 @@ class WorkspaceEventsConsumer:
         self.inbox: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
         self.channel = self.group = None
         self.slot_taken = False
+        self.after: int | None = None  # the client's cursor
         self.last_seq = 0  # of the last event sent
         self.leaving = False
         # Membership must be renewed well within the group expiry, whatever the sweep interval.
@@ -85,13 +86,13 @@ class WorkspaceEventsConsumer:
             self.after = stream.parse_after(self.scope["query_string"])
         except ValueError:
             return closing.BAD_REQUEST
-        refused = await access.refusal(self.user, self.workspace_id)
-        if refused:
-            return refused
         try:
+            refused = await access.refusal(self.user, self.workspace_id)
+            if refused:
+                return refused
             return None if await self._join() else closing.TOO_MANY_SOCKETS
-        except LAYER_ERRORS as exc:
-            logger.warning("realtime.layer_down", extra={"error": repr(exc)})
+        except (*LAYER_ERRORS, DatabaseError) as exc:
+            logger.warning("realtime.unavailable", extra={"error": repr(exc)})
             return closing.TRY_AGAIN_LATER
 
     async def _serve(self) -> int | None:

@@ -2,6 +2,7 @@
 domain signals they send."""
 
 import pytest
+from channels.layers import channel_layers
 
 from tests.helpers.daemon_client import DaemonClient
 from tests.helpers.factories import Factory, SignalLog
@@ -36,3 +37,13 @@ def signal_log():
     yield log
     for signal, receiver in pairs:
         signal.disconnect(receiver)
+
+
+@pytest.fixture(autouse=True)
+def _channel_layer_of_its_own():
+    # A layer of its own for each test, as for each daphne process: channels-redis keeps
+    # per-event-loop state once a receive is cancelled (a lock on the process' channel), and
+    # every test listens on event loops of its own.
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

@@ -59,3 +59,12 @@ async def until_closed(socket, timeout: float = 10) -> tuple[int, list[dict]]:
 async def close_code(url: str, cookie: str | None = None) -> int:
     async with browser(url, cookie) as socket:
         return (await until_closed(socket))[0]
+
+
+async def receive_through(socket, seq: int, timeout: float = 30) -> list[dict]:
+    """Every JSON message up to and including the event `seq`."""
+    messages = []
+    async with asyncio.timeout(timeout):
+        while not messages or messages[-1].get("seq", -1) < seq:
+            messages.append(json.loads(await socket.recv()))
+    return messages

@@ -18,7 +18,7 @@ from outbox.models import Event
 from outbox.prune import prune_events
 from outbox.record import record
 from outbox.wire import event
-from tests.helpers.live_sockets import browser, daphne, events_url, until_closed
+from tests.helpers.live_sockets import browser, daphne, events_url, receive_through, until_closed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,15 +50,6 @@ async def recorded_elsewhere(workspace_id, count: int) -> None:
 async def receive(socket, count: int) -> list[dict]:
     async with asyncio.timeout(10):
         return [json.loads(await socket.recv()) for _ in range(count)]
-
-
-async def receive_through(socket, seq: int) -> list[dict]:
-    """Every message up to the event `seq`."""
-    messages = []
-    async with asyncio.timeout(30):
-        while not messages or messages[-1].get("seq", -1) < seq:
-            messages.append(json.loads(await socket.recv()))
-    return messages
 
 
 async def nothing_more(socket) -> bool:

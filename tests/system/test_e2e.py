@@ -49,7 +49,7 @@ async def listen_until_failed(url: str, cookie: str, silent, alive, task_id) -> 
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "sync:hello"
         await asyncio.to_thread(heartbeat, silent)
         deadline = time.monotonic() + 45
-        while not any(m["payload"].get("task_id") == task_id for m in messages):
+        while not any(m.get("payload", {}).get("task_id") == task_id for m in messages):
             assert time.monotonic() < deadline, f"no task:failed in time; got {messages}"
             await asyncio.to_thread(heartbeat, alive)
             try:
