@@ -104,10 +104,12 @@ INSTALLED_APPS = [
     "channels",
     # Login lockout (see "Auth" below).
     "axes",
+    "outbox",
     "runtimes",
     "tasks",
     "sweeper",
     "realtime",
+    "board",
 ]
 
 MIDDLEWARE = [
@@ -125,13 +127,18 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "multica.urls"
+# Members log in on the board's own page; the admin's is for staff only.
+LOGIN_URL = "board:login"
+LOGIN_REDIRECT_URL = "board:home"
+LOGOUT_REDIRECT_URL = "board:login"
 WSGI_APPLICATION = "multica.wsgi.application"
 ASGI_APPLICATION = "multica.asgi.application"
 
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The admin's look for the whole site (multica/templates/admin/base_site.html).
+        "DIRS": [BASE_DIR / "multica" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -178,9 +185,15 @@ CHANNEL_LAYERS = {
             # A batch of 500 events is one message (realtime.receivers); room for a mass outage's
             # worth of batches while a consumer writes the previous ones to its socket.
             "capacity": 1000,
+            # A member drops out of a group this long after joining it; each socket renews its
+            # membership well before (realtime.consumers), so only a dead one drops out.
+            "group_expiry": positive_seconds("CHANNEL_GROUP_EXPIRY_SECONDS", 86400),
         },
     },
 }
+# Sockets one user may hold open at once, over all workspaces and server processes; past it a
+# socket is closed with 4429. Every event goes out once per open socket.
+WEBSOCKETS_PER_USER_MAX = whole_number("WEBSOCKETS_PER_USER_MAX", 20, minimum=1)
 
 # --- Celery (the beat schedule is code: multica/celery_app.py) ---------------
 CELERY_TIMEZONE = "UTC"
@@ -204,6 +217,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 4, "socket_timeout": 10}
 # The worker's and beat's logs go through LOGGING below, like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Events (the outbox) -------------------------------------------------------
+# Published events are kept this long for replay (`?after=`); older ones are pruned.
+EVENT_RETENTION_SECONDS = positive_seconds("EVENT_RETENTION_SECONDS", 86400)
+# How often beat runs the relay's catch-up (what the publish right after commit missed).
+EVENT_RELAY_INTERVAL_SECONDS = positive_seconds("EVENT_RELAY_INTERVAL_SECONDS", 2)
 
 # --- Sweeper ------------------------------------------------------------------
 SWEEP_INTERVAL_SECONDS = positive_seconds("SWEEP_INTERVAL_SECONDS", 30)
@@ -291,6 +310,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Timestamps to the second, with the time zone (multica/formats/).
+FORMAT_MODULE_PATH = ["multica.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {

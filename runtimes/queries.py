@@ -257,3 +257,18 @@ DELETE_RUNTIMES = """
 DELETE FROM agent_runtime WHERE id IN (SELECT unnest(%(runtime_ids)s::uuid[]))
 RETURNING id, workspace_id
 """
+
+
+# --- What members do ---------------------------------------------------------------------
+
+# Only an offline runtime, and once an outage: a second click changes nothing.
+DISMISS = """
+UPDATE agent_runtime AS r SET dismissed_at = now()
+WHERE r.id = %(runtime_id)s AND r.workspace_id = %(workspace_id)s AND r.status = 'offline'
+  AND (r.dismissed_at IS NULL OR r.offline_at > r.dismissed_at)
+RETURNING r.id, r.workspace_id
+"""
+
+RUNTIME_STATUS = """
+SELECT status FROM agent_runtime WHERE id = %(runtime_id)s AND workspace_id = %(workspace_id)s
+"""
