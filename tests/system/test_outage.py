@@ -69,7 +69,6 @@ async def web_outage(platform: Platform):
 
 def test_a_web_outage_marks_no_live_runtime_offline_and_true_deaths_are_still_found(tmp_path):
     record_verdicts()
-    # DEBUG off, with a key it accepts, over plain HTTP on loopback.
     env = production_env(**SETTINGS, DATABASE_URL=database_url())
     try:
         with redis_server() as broker:
