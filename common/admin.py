@@ -55,6 +55,20 @@ def human_duration(duration: timedelta) -> str:
     return " ".join(f"{value}{unit}" for value, unit in parts[:2])
 
 
+class ReadOnly:
+    """A model admin mixin for rows that only the product writes: viewed, never added, changed
+    or deleted by hand (the admin's actions are the only way to act on them)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def uuid_prefix_range(prefix: str) -> tuple[UUID, UUID] | None:
     """The lowest and highest UUIDs that start with `prefix` (hex digits, dashes ignored, at
     least 4 of them, as the admin shows an id's first 8): a range an index reads directly."""

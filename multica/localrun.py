@@ -132,14 +132,20 @@ def _serve(listener: socket.socket, port: int) -> int:
     worker_ready = threading.Event()
     children = {name: _start(name, argv, listener, worker_ready) for name, argv in commands.items()}
     listener.close()
+    # The demo's daemons: the listener queues their first connections until daphne serves.
+    demo = os.environ.get("DEMO_FLEET", "1") != "0"
+    fleet = [_demo_fleet(port)] if demo else []
     try:
         # After the worker's banner and its "ready", so that it is not lost above them.
         while not worker_ready.wait(0.5) and _all_alive(children):
             pass
         if _all_alive(children):
+            if demo:
+                log("a simulated fleet runs in the demo workspace (DEMO_FLEET=0 turns it off)")
             log(
-                f"admin: http://127.0.0.1:{port}/admin/  login: {DEMO_USERNAME} /"
-                f" {os.environ['DEMO_PASSWORD']}  (Ctrl-C stops everything)"
+                f"board: http://127.0.0.1:{port}/  admin: http://127.0.0.1:{port}/admin/"
+                f"  login: {DEMO_USERNAME} / {os.environ['DEMO_PASSWORD']}"
+                "  (Ctrl-C stops everything)"
             )
         while _all_alive(children):
             time.sleep(0.5)
@@ -149,7 +155,14 @@ def _serve(listener: socket.socket, port: int) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(children.values())
+        _stop([*fleet, *children.values()])
+
+
+def _demo_fleet(port: int) -> subprocess.Popen:
+    base = f"http://127.0.0.1:{port}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "tools.demo_fleet", "--base", base], cwd=BASE_DIR
+    )
 
 
 def demo_password() -> str:

@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("daemon_api.urls")),
     # Probes and metrics for operators' tools.
     path("", include("monitoring.urls")),
+    # The members' board, their login, and the read API for frontends.
+    path("", include("board.urls")),
 ]

@@ -31,6 +31,7 @@ def local_env(tmp_path, broker_url: str) -> dict:
         "PORT": str(processes.free_port()),
         "MULTICA_RUN_DIR": str(tmp_path / "run"),
         "DEBUG": "1",
+        "DEMO_FLEET": "0",
     }
 
 
@@ -78,7 +79,7 @@ def test_a_second_run_stops_at_once_and_the_login_stays_the_same(tmp_path):
         first = Run(env)
         try:
             login = first.wait_for(
-                r"\[run\] admin: http://127\.0\.0\.1:\d+/admin/  login: demo / (\S+)"
+                r"\[run\] board: .* admin: http://127\.0\.0\.1:\d+/admin/  login: demo / (\S+)"
             )
             # After the worker's banner and its "ready", not lost above them.
             ready = next(i for i, line in enumerate(first.lines) if " ready." in line)
