@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 # Runs a command with DATABASE_URL / REDIS_URL set, starting embedded servers for unset ones.
 LOCAL := $(PY) -m multica.localrun exec --
 
-.PHONY: help run test lint format bench install
+.PHONY: help run sweep test lint format bench install
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -22,8 +22,11 @@ install: $(INSTALLED) ## create the virtualenv and install requirements.txt
 run: $(INSTALLED) ## web (admin + WebSocket), worker and beat on 127.0.0.1:8000 (PORT)
 	$(PY) -m multica.localrun run
 
+sweep: $(INSTALLED) ## both sweeps now, on make run's database (ARGS="--dry-run", "--json", ...)
+	$(LOCAL) $(PY) manage.py sweep $(ARGS)
+
 # Local runs and tests use the debug defaults (a local SECRET_KEY); production sets its own.
-run test bench: export DEBUG ?= 1
+run sweep test bench: export DEBUG ?= 1
 
 test: $(INSTALLED) lint ## lint, migrations check and the test suite
 	$(LOCAL) sh -c '$(PY) manage.py makemigrations --check --dry-run && $(PY) -m pytest $(PYTEST_ARGS)'

@@ -278,7 +278,7 @@ def sustained(row: dict) -> bool:
 
 
 HEADER = (
-    f"{'server':<9}{'request':<10}{'target/s':>9}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    f"{'server':<18}{'request':<10}{'target/s':>9}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
     f"{'max ms':>9}{'errors':>7}{'server%':>9}{'loadgen%':>9}{'pg%':>6}{'other%':>8}"
     f"{'machine%':>9}  ok"
 )
@@ -287,7 +287,7 @@ HEADER = (
 def show(name: str, kind: str, row: dict) -> None:
     rest = row["machine"] - row["server_cpu"] - row["load_cpu"] - row["pg_cpu"]
     print(
-        f"{name:<9}{kind:<10}{row['rate']:>9.0f}{row['achieved']:>9.0f}{row['p50']:>9.1f}"
+        f"{name:<18}{kind:<10}{row['rate']:>9.0f}{row['achieved']:>9.0f}{row['p50']:>9.1f}"
         f"{row['p99']:>9.1f}{row['max']:>9.0f}{row['errors']:>7}{row['server_cpu']:>9.0f}"
         f"{row['load_cpu']:>9.0f}{row['pg_cpu']:>6.0f}{rest:>8.0f}{row['machine']:>9.0f}  "
         f"{'yes' if sustained(row) else 'NO'}",
@@ -351,7 +351,8 @@ def run(args, token, bodies: dict[str, list[dict]]) -> None:
         verdict = "met" if rate >= TARGET_RATE else "NOT met"
         baseline = best[name, "heartbeat"]
         ratio = f"  {rate / baseline:.2f} x heartbeat" if kind != "heartbeat" and baseline else ""
-        print(f"  {name:<9}{kind:<10}{rate:>6.0f}/s   target {TARGET_RATE:.0f}/s: {verdict}{ratio}")
+        target = f"target {TARGET_RATE:.0f}/s: {verdict}{ratio}"
+        print(f"  {name:<18}{kind:<10}{rate:>6.0f}/s   {target}")
 
 
 def main() -> None:

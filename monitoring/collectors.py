@@ -1,6 +1,6 @@
 """The metric families read from PostgreSQL at each scrape: what the sweeps did and their state
-(written by whichever worker swept), the contradicted verdicts and the fleet by status. A few
-single-row reads and two counts from partial indexes."""
+(written by whichever worker swept), the contradicted verdicts, the fleet by status and the
+outbox's backlog. A few single-row reads, and counts from partial indexes of what is live."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from common import metrics
+from outbox import backlog as outbox_backlog
 from runtimes import fleet
 from sweeper import health, state, stats
 from tasks import steps as task_steps
@@ -55,6 +56,23 @@ def families() -> list:
             int(health.blind(current, stale_after=_stale_after())),
         ),
         metrics.gauge("multica_runtimes", "Runtimes by status.", fleet.by_status(), label="status"),
+        *_outbox_families(),
+    ]
+
+
+def _outbox_families() -> list:
+    waiting = outbox_backlog.backlog()
+    return [
+        metrics.plain_counter(
+            "multica_events_published",
+            "Events the relay published to the workspaces' sockets.",
+            waiting.published,
+        ),
+        metrics.plain_gauge(
+            "multica_events_unpublished",
+            "Events committed and not yet published: the outbox's lag.",
+            waiting.unpublished,
+        ),
     ]
 
 

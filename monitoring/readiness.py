@@ -28,9 +28,12 @@ def postgres() -> None:
     params = {**connection.get_connection_params(), "connect_timeout": DRIVER_TIMEOUT_SECONDS}
     params["options"] = f"-c statement_timeout={DRIVER_TIMEOUT_SECONDS * 1000}"
     params.pop("cursor_factory", None)
-    with psycopg2.connect(**params) as conn, conn.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    conn.close()
+    conn = psycopg2.connect(**params)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    finally:
+        conn.close()
 
 
 def redis_ping() -> None:

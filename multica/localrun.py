@@ -11,20 +11,28 @@ clock, partial indexes and `FOR UPDATE SKIP LOCKED`, and Celery and Channels on 
 
 import argparse
 import contextlib
+import fcntl
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
 
-from multica import processes
+from multica import envfile, processes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-RUN_DIR = BASE_DIR / ".run"
+# Where the embedded servers, the beat schedule and the demo password live (MULTICA_RUN_DIR
+# moves it, for tests).
+RUN_DIR = Path(os.environ.get("MULTICA_RUN_DIR") or BASE_DIR / ".run")
 DATABASE_NAME = "multica"
+DEMO_USERNAME = "demo"  # seed_demo's
+# What Celery's worker logs once it takes tasks ("celery@host ready.").
+READY = " ready."
 
 
 @contextlib.contextmanager
@@ -85,39 +93,61 @@ def manage(*args: str) -> None:
 
 
 def run(port: int) -> int:
-    """Prepares the database, then runs every process until Ctrl-C or until one of them dies."""
+    """Runs every process until Ctrl-C or until one of them dies. A second run from this
+    checkout, or one on a port in use, stops before it touches anything."""
     # Ctrl-C and a plain kill both stop everything, even where a parent shell ignored SIGINT.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    # One daphne serves the admin, the daemon API and the WebSockets, on a socket bound here.
-    try:
-        listener = socket.create_server(("127.0.0.1", port))
-    except OSError as exc:
-        log(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (is `make run` running already?)")
-        return 1
-    listener.set_inheritable(True)
+    RUN_DIR.mkdir(exist_ok=True)
+    with (RUN_DIR / "run.lock").open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            log(f"already running ({lock.read().strip()}): stop that one first (Ctrl-C in it)")
+            return 1
+        # One daphne serves the admin, the daemon API and the WebSockets, on a socket bound here.
+        try:
+            listener = socket.create_server(("127.0.0.1", port))
+        except OSError as exc:
+            log(f"cannot serve on 127.0.0.1:{port}: {exc.strerror} (set PORT to another port)")
+            return 1
+        lock.truncate(0)
+        lock.write(f"pid {os.getpid()}, http://127.0.0.1:{port}/")
+        lock.flush()
+        with embedded_services():
+            return _serve(listener, port)
+
+
+def _serve(listener: socket.socket, port: int) -> int:
+    os.environ["DEMO_PASSWORD"] = demo_password()
     manage("migrate", "--noinput", "-v", "0")
     manage("seed_demo", "--if-empty")
+    listener.set_inheritable(True)
     commands = {
         "web": processes.local("ws", fd=listener.fileno()),
         "worker": processes.local("worker"),
         "beat": processes.local("beat", schedule=RUN_DIR / "celerybeat-schedule"),
     }
-    children = {
-        name: subprocess.Popen(
-            argv, cwd=BASE_DIR, pass_fds=[listener.fileno()] if name == "web" else ()
-        )
-        for name, argv in commands.items()
-    }
+    worker_ready = threading.Event()
+    children = {name: _start(name, argv, listener, worker_ready) for name, argv in commands.items()}
     listener.close()
     # The demo's daemons: the listener queues their first connections until daphne serves.
     demo = os.environ.get("DEMO_FLEET", "1") != "0"
     fleet = [_demo_fleet(port)] if demo else []
-    log(f"board: http://127.0.0.1:{port}/  admin: /admin/  (Ctrl-C stops everything)")
-    if demo:
-        log("a simulated fleet runs in the demo workspace (DEMO_FLEET=0 turns it off)")
     try:
-        while all(child.poll() is None for child in children.values()):
+        # After the worker's banner and its "ready", so that it is not lost above them.
+        while not worker_ready.wait(0.5) and _all_alive(children):
+            pass
+        if _all_alive(children):
+            if demo:
+                log("a simulated fleet runs in the demo workspace (DEMO_FLEET=0 turns it off)")
+            log(
+                f"board: http://127.0.0.1:{port}/  admin: http://127.0.0.1:{port}/admin/"
+                f"  login: {DEMO_USERNAME} / {os.environ['DEMO_PASSWORD']}"
+                "  (Ctrl-C stops everything)"
+            )
+        while _all_alive(children):
             time.sleep(0.5)
         dead = [name for name, child in children.items() if child.poll() is not None]
         log(f"{', '.join(dead)} exited; stopping the rest")
@@ -133,6 +163,44 @@ def _demo_fleet(port: int) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tools.demo_fleet", "--base", base], cwd=BASE_DIR
     )
+
+
+def demo_password() -> str:
+    """The demo login's password, the same from run to run: kept under .run/."""
+    path = RUN_DIR / "demo-password"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(12))
+    return path.read_text().strip()
+
+
+def _start(name, argv, listener, worker_ready: threading.Event) -> subprocess.Popen:
+    """Starts child `name`, its output relayed to ours line by line (to see the worker's
+    "ready")."""
+    child = subprocess.Popen(
+        argv,
+        cwd=BASE_DIR,
+        pass_fds=[listener.fileno()] if name == "web" else (),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
+    ready = worker_ready if name == "worker" else None
+    threading.Thread(target=_relay, args=(child.stdout, ready), daemon=True).start()
+    return child
+
+
+def _relay(output, ready: threading.Event | None) -> None:
+    for line in output:
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        if ready is not None and READY in line:
+            ready.set()
+
+
+def _all_alive(children: dict) -> bool:
+    return all(child.poll() is None for child in children.values())
 
 
 def _stop(children) -> None:
@@ -159,12 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     exec_parser = commands.add_parser("exec", help="a command with the services' URLs set")
     exec_parser.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    envfile.read()  # before choosing what to embed: `.env` may name the servers
     port = int(os.environ.get("PORT", "8000"))
     # Local runs use the debug defaults (a local SECRET_KEY); production sets its own.
     os.environ.setdefault("DEBUG", "1")
+    if args.command == "run":
+        return run(port)
     with embedded_services():
-        if args.command == "run":
-            return run(port)
         command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not command:
             parser.error("exec needs a command")

@@ -7,9 +7,12 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from multica import envfile
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+envfile.read()
 
 
 def positive_seconds(name: str, default: int) -> int:

@@ -80,3 +80,13 @@ DELETE FROM outbox_event WHERE id IN (
     LIMIT %(limit)s
 )
 """
+
+# For the metrics. Published, ever: every numbered event is in its workspace's head, and an
+# unpublished one is never pruned, so the heads' sum less the numbered-but-unpublished is exact
+# whatever was pruned. Reads one row a workspace and the backlog's entries of the partial index.
+BACKLOG = """
+SELECT (SELECT coalesce(sum(seq), 0) FROM outbox_head)
+     - (SELECT count(*) FROM outbox_event WHERE published_at IS NULL AND seq IS NOT NULL)
+       AS published,
+       (SELECT count(*) FROM outbox_event WHERE published_at IS NULL) AS unpublished
+"""

@@ -1,12 +1,14 @@
 """The sweeper's page in the admin: when each sweep last succeeded and how long sweeps take,
-the dead-man's switch, the brake, whether the platform can hear, what the sweeps changed and
-the contradicted verdicts. Written only by the sweeps, but for an operator's brake release."""
+the dead-man's switch, the brake, whether the platform can hear, what the sweeps changed, the
+contradicted verdicts and the outbox's lag. Written only by the sweeps, but for an operator's
+brake release."""
 
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import admin
 
+from outbox import backlog as outbox_backlog
 from sweeper import guards, health, state, stats
 from sweeper.models import SweeperState
 from tasks import steps as task_steps
@@ -76,6 +78,7 @@ def overview() -> dict:
             (label, n) for (metric, label), n in counted.items() if metric == "tasks_failed"
         ),
         "contradicted_tasks": task_steps.contradicted_count(),
+        "outbox": outbox_backlog.backlog(),
     }
 
 

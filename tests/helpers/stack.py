@@ -11,7 +11,7 @@ from pathlib import Path
 
 from multica import processes
 from tests.helpers.db import database_url
-from tools.servers import BASE_DIR, stop, wait_for_port
+from tools.servers import BASE_DIR, stop, wait_for_http
 
 
 class Stack:
@@ -37,7 +37,9 @@ class Stack:
             )
         if handed:
             listener.close()
-            wait_for_port(self.port, processes=[self.children[name]])
+            # Serving, not only listening: the socket is bound here, so it accepts (into its
+            # backlog) long before daphne has loaded the app on a busy machine.
+            wait_for_http(self.port, self.children[name], timeout=90)
 
     def stop(self, name: str) -> None:
         stop(self.children.pop(name))

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import override_settings
 
 from common.sql import execute
@@ -36,6 +37,14 @@ def test_readyz_names_a_redis_that_is_gone(client):
         status, body = get(client, "/readyz")
     assert status == 503
     assert set(body["failures"]) == {"redis"}
+
+
+def test_readyz_names_a_postgres_that_is_gone(client, monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "HOST", "127.0.0.1")
+    monkeypatch.setitem(connection.settings_dict, "PORT", str(free_port()))
+    status, body = get(client, "/readyz")
+    assert status == 503
+    assert set(body["failures"]) == {"postgres"}
 
 
 def test_readyz_gives_up_on_a_redis_that_never_answers(client):

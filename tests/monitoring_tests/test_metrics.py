@@ -5,9 +5,13 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.test import override_settings
 
 from common.sql import execute
+from outbox.record import record
+from outbox.relay import relay
+from outbox.wire import event
 from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
 from tests.helpers.scrape import samples, value
@@ -113,3 +117,22 @@ def test_brake_blindness_and_contradictions_are_shown(client):
     assert value(got, "multica_sweeper_blind") == 1
     assert value(got, "multica_verdicts_contradicted_total", kind="runtime") == 4
     assert value(got, "multica_verdicts_contradicted_total", kind="task") == 0
+
+
+def test_the_outbox_lag_and_what_the_relay_published(client, make):
+    workspace = make.workspace()
+    before = scraped(client)
+    with transaction.atomic():
+        record([event("agent:status", workspace.id, {"agent_id": "a", "status": "idle"})] * 3)
+    waiting = scraped(client)
+    assert (
+        value(waiting, "multica_events_unpublished")
+        == value(before, "multica_events_unpublished") + 3
+    )
+    relay(max_steps=10)
+    after = scraped(client)
+    assert value(after, "multica_events_unpublished") == 0
+    published = "multica_events_published_total"
+    assert value(after, published) == value(before, published) + 3
+    execute("DELETE FROM outbox_event")  # pruned: the count stays
+    assert value(scraped(client), published) == value(after, published)

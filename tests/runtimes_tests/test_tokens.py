@@ -10,6 +10,7 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from runtimes.models import DaemonToken
 from runtimes.tokens import authenticate, hash_token, issue_token
@@ -135,3 +136,20 @@ def test_issuing_refuses_an_expiry_past_the_bound(make):
     with pytest.raises(ValueError, match="within 3650 days"):
         issue_token(workspace=make.workspace(), expires_in=timedelta(days=3651))
     assert not DaemonToken.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_migration_brings_tokens_saved_past_the_bound_back_into_the_list(make, admin_client):
+    import importlib
+
+    clamp = importlib.import_module("runtimes.migrations.0009_token_expiry_bound").CLAMP
+    token, _ = issue_token(workspace=make.workspace(), name="old")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE daemon_token SET expires_at = now() + interval '99999999 days' WHERE id = %s",
+            [token.pk],
+        )
+        cursor.execute(clamp)
+    assert admin_client.get("/admin/runtimes/daemontoken/").status_code == 200
+    token.refresh_from_db()
+    assert token.expires_at - db_now() <= timedelta(days=3650)

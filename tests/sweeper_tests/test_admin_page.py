@@ -1,6 +1,7 @@
 """The sweeper's admin page: the last sweeps and the switch, the brake, the hearing and what the
 sweeps changed, read from the sweeper's own tables."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -38,6 +39,8 @@ def test_after_sweeps_the_page_shows_them_and_what_they_changed(admin_client, ma
     assert "<th>runtimes marked offline</th><td>1</td>" in html
     assert "released" in html
     assert "hears" in html
+    # The sweep's events, recorded in its transactions (the test's never commits to relay them).
+    assert re.search(r"<th>outbox lag</th><td>[1-9]\d* events? waiting for the relay", html)
 
 
 def test_the_page_shows_an_engaged_brake_and_blindness(admin_client):

@@ -24,7 +24,7 @@ def seed(*args) -> tuple[str, str]:
     call_command("seed_demo", *args, stdout=out)
     match = LOGIN.search(out.getvalue())
     assert match, out.getvalue()
-    assert ("manage.py sweep" in out.getvalue()) is ("--quiet" not in args)
+    assert ("make sweep" in out.getvalue()) is ("--quiet" not in args)
     return match.group(1), match.group(2)
 
 

@@ -30,9 +30,11 @@ def sweeper_health(port: int) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as refused:
         return refused.code, json.loads(refused.read())
+    except (TimeoutError, urllib.error.URLError) as slow:  # a busy machine: ask again
+        return 0, {"error": str(slow)}
 
 
-def wait_for_status(port: int, status: int, timeout: float = 30) -> dict:
+def wait_for_status(port: int, status: int, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -1,5 +1,6 @@
 """`manage.py seed_demo`: a demo workspace with an admin login, some of its runtimes stale."""
 
+import os
 import secrets
 import uuid
 from datetime import timedelta
@@ -76,9 +77,10 @@ class Command(BaseCommand):
 
 
 def reset_demo_user() -> str:
-    """Creates the demo superuser, or resets the existing one; returns its new password."""
+    """Creates the demo superuser, or resets the existing one; returns its password: the
+    one DEMO_PASSWORD gives (`make run` keeps one from run to run), or a new random one."""
     user, _ = get_user_model().objects.get_or_create(username=USERNAME)
-    password = secrets.token_urlsafe(12)
+    password = os.environ.get("DEMO_PASSWORD") or secrets.token_urlsafe(12)
     user.set_password(password)
     user.is_staff = user.is_superuser = user.is_active = True
     user.save()
@@ -155,7 +157,10 @@ def describe(workspace: Workspace) -> str:
         f"after {settings.TASK_DISPATCH_TIMEOUT_SECONDS}s dispatched or "
         f"{settings.TASK_RUNNING_TIMEOUT_SECONDS}s running.",
         "No daemon heartbeats these runtimes, so the fresh ones go stale too after a while.",
-        "Next: python manage.py sweep --dry-run, then python manage.py sweep,",
-        "and watch runtimes go offline and tasks fail in the admin (/admin/).",
+        "Next, in a second terminal:",
+        "  make sweep ARGS=--dry-run",
+        "  make sweep",
+        "the first shows what a sweep would change, the second sweeps; then watch runtimes go",
+        "offline and tasks fail in the admin (/admin/).",
     ]
     return "\n".join(lines)
