@@ -7,6 +7,9 @@ generator beside it; daphne serving the same API, as it did before, is the basel
                                 [--servers granian,daphne] [--nginx] [--schema]
                                 [--running-tasks 0,6] [--keep]
 
+--servers granian-uncounted,granian compares the web process without and with the heartbeat
+count of /metrics (METRICS_HEARTBEATS).
+
 Works only in its own database, `<name>_bench_heartbeats` on the DATABASE_URL server: it creates and
 migrates it, registers --runtimes runtimes, starts each server in turn on 127.0.0.1 against it,
 and drops it at the end unless --keep. Load is open-loop (requests leave on schedule whether or
@@ -130,9 +133,13 @@ def prepare(runtimes: int, running_tasks: list[int]) -> tuple[str, dict[str, lis
 SERVERS = {
     # Production: README's web process (multica/web.py).
     "granian": "web",
+    # The same without counting heartbeats for /metrics: what counting costs.
+    "granian-uncounted": "web",
     # The whole app on ASGI, as the WebSocket process runs it.
     "daphne": "ws",
 }
+
+SERVER_ENV = {"granian-uncounted": {"METRICS_HEARTBEATS": "0"}}
 
 
 @contextmanager
@@ -140,7 +147,7 @@ def serving_as_in_production(name: str, args) -> Iterator[list[int]]:
     """Runs the server as in production (DEBUG off), with --nginx behind docker-compose.yml's
     proxy config; yields the pids whose CPU is the server's."""
     port = args.port + 1 if args.nginx else args.port
-    with serving(SERVERS[name], port=port) as (server, _):
+    with serving(SERVERS[name], port=port, env=SERVER_ENV.get(name, {})) as (server, _):
         if args.nginx:
             # Without the per-address rate limits: the whole simulated fleet is one address.
             with nginx(args.port, port, port, limits=False) as proxy:

@@ -110,7 +110,12 @@ def run(port: int) -> int:
         for name, argv in commands.items()
     }
     listener.close()
-    log(f"admin: http://127.0.0.1:{port}/admin/  (Ctrl-C stops everything)")
+    # The demo's daemons: the listener queues their first connections until daphne serves.
+    demo = os.environ.get("DEMO_FLEET", "1") != "0"
+    fleet = [_demo_fleet(port)] if demo else []
+    log(f"board: http://127.0.0.1:{port}/  admin: /admin/  (Ctrl-C stops everything)")
+    if demo:
+        log("a simulated fleet runs in the demo workspace (DEMO_FLEET=0 turns it off)")
     try:
         while all(child.poll() is None for child in children.values()):
             time.sleep(0.5)
@@ -120,7 +125,14 @@ def run(port: int) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(children.values())
+        _stop([*fleet, *children.values()])
+
+
+def _demo_fleet(port: int) -> subprocess.Popen:
+    base = f"http://127.0.0.1:{port}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "tools.demo_fleet", "--base", base], cwd=BASE_DIR
+    )
 
 
 def _stop(children) -> None:

@@ -54,6 +54,9 @@ class AgentRuntime(models.Model):
     work_pending = models.BooleanField(default=True, db_default=True, editable=False)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A member dismissed it from the board as gone for good, while it was offline. Hidden
+    # until it goes offline again after coming back (offline_at later than this).
+    dismissed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "agent_runtime"

@@ -33,3 +33,16 @@ class MovedTask:
     id: UUID
     agent_id: UUID
     status: str
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    """A new attempt of a failed task, queued."""
+
+    id: UUID
+    agent_id: UUID
+    issue_id: UUID
+    runtime_id: UUID
+    workspace_id: UUID
+    retry_of_id: UUID
+    attempt: int

@@ -4,7 +4,7 @@ from django.db import models
 from django.db.models import Q
 
 from common.states import ACTIVE_TASK_STATUSES
-from runtimes.models import Agent, AgentRuntime
+from runtimes.models import Agent, AgentRuntime, Workspace
 
 
 class AgentTask(models.Model):
@@ -32,6 +32,17 @@ class AgentTask(models.Model):
     # history stays, with its agent, its issue and what happened.
     runtime = models.ForeignKey(
         AgentRuntime, on_delete=models.SET_NULL, null=True, blank=True, related_name="tasks"
+    )
+    # Its agent's workspace, copied on insert by a trigger (migration 0004) whatever the
+    # writer, so that a workspace's tasks are one index range instead of a join over its agents.
+    workspace = models.ForeignKey(
+        Workspace,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        db_index=False,
     )
     issue_id = models.UUIDField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
@@ -124,6 +135,9 @@ class AgentTask(models.Model):
                 condition=Q(status="queued"),
             ),
             models.Index(fields=["-created_at"], name="agent_task_created_idx"),
+            # The admin's search by issue and its list of a runtime's tasks, newest first.
+            models.Index(fields=["issue_id"], name="agent_task_issue_idx"),
+            models.Index(fields=["runtime", "-created_at"], name="agent_task_runtime_created_idx"),
             # Running tasks no heartbeat vouches for, by age: the running timeout's range. The
             # vouched-for ones are judged by the maximum running time, on the index above.
             models.Index(
@@ -142,6 +156,36 @@ class AgentTask(models.Model):
                 fields=["unlisted_since"],
                 name="agent_task_unlisted_idx",
                 condition=Q(status__in=ACTIVE_TASK_STATUSES, unlisted_since__isnull=False),
+            ),
+            # The board and the read API: a workspace's tasks newest first, all of them or of
+            # one status; its failures by when they failed, all or of one reason.
+            models.Index(
+                "workspace",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="agent_task_ws_created_idx",
+            ),
+            models.Index(
+                "workspace",
+                "status",
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="agent_task_ws_status_idx",
+            ),
+            models.Index(
+                "workspace",
+                models.F("completed_at").desc(),
+                models.F("id").desc(),
+                name="agent_task_ws_failed_idx",
+                condition=Q(status="failed"),
+            ),
+            models.Index(
+                "workspace",
+                "failure_reason",
+                models.F("completed_at").desc(),
+                models.F("id").desc(),
+                name="agent_task_ws_reason_idx",
+                condition=Q(status="failed"),
             ),
             # The few contradicted verdicts, for the admin's filter and the counts.
             models.Index(

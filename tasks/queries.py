@@ -143,20 +143,37 @@ RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id,
           t.failure_reason, t.error
 """
 
-# The next attempt of each failed task the sweeper failed, while its budget lasts: queued on
-# the same agent and runtime. One retry a failure (retry_of is unique), however many sweeps.
-RETRY_FAILED = f"""
-INSERT INTO agent_task (id, agent_id, runtime_id, issue_id, status, priority, created_at,
-                        error, failure_reason, attempt, max_attempts, retry_of_id, leased)
-SELECT gen_random_uuid(), t.agent_id, t.runtime_id, t.issue_id, 'queued', t.priority, now(),
-       '', '', t.attempt + 1, t.max_attempts, t.id, false
+# The next attempt of a failed task: queued on the same agent and runtime. One retry a failure
+# (retry_of is unique), however many sweeps or clicks, so `{eligible}` says only who may.
+QUEUE_NEXT_ATTEMPT = """
+INSERT INTO agent_task (id, agent_id, runtime_id, workspace_id, issue_id, status, priority,
+                        created_at, error, failure_reason, attempt, max_attempts, retry_of_id,
+                        leased)
+SELECT gen_random_uuid(), t.agent_id, t.runtime_id, t.workspace_id, t.issue_id, 'queued',
+       t.priority, now(), '', '', t.attempt + 1, t.max_attempts, t.id, false
 FROM agent_task AS t
-WHERE t.id = ANY(%(task_ids)s::uuid[]) AND t.status = 'failed'
-  AND t.failure_reason IN {SWEEPER_FAILURES} AND t.runtime_id IS NOT NULL
-  AND t.attempt < coalesce(t.max_attempts, %(max_attempts)s)
+WHERE t.status = 'failed' AND t.runtime_id IS NOT NULL AND {eligible}
 ON CONFLICT (retry_of_id) DO NOTHING
-RETURNING id, retry_of_id
+RETURNING id, agent_id, issue_id, runtime_id, workspace_id, retry_of_id, attempt
 """
+
+# What the sweeper failed, while its budget lasts.
+RETRY_FAILED = QUEUE_NEXT_ATTEMPT.format(
+    eligible=f"""t.id = ANY(%(task_ids)s::uuid[]) AND t.failure_reason IN {SWEEPER_FAILURES}
+  AND t.attempt < coalesce(t.max_attempts, %(max_attempts)s)"""
+)
+
+# A member's Retry: any failure of the workspace, whatever the budget (a person decided).
+RETRY_BY_MEMBER = QUEUE_NEXT_ATTEMPT.format(
+    eligible="t.id = %(task_id)s AND t.workspace_id = %(workspace_id)s"
+)
+
+RETRY_STATE = """
+SELECT t.status, t.runtime_id, (SELECT n.id FROM agent_task AS n WHERE n.retry_of_id = t.id)
+       AS retry_id
+FROM agent_task AS t WHERE t.id = %(task_id)s AND t.workspace_id = %(workspace_id)s
+"""
+
 
 # Before a runtime is collected: its tasks' history keeps everything but the runtime.
 DETACH_RUNTIME_HISTORY = """

@@ -21,7 +21,7 @@ def daemon(make, django_capture_on_commit_callbacks):
 @pytest.fixture
 def signal_log():
     from runtimes.signals import agents_status_changed, runtimes_changed, runtimes_went_offline
-    from tasks.signals import tasks_failed
+    from tasks.signals import tasks_failed, tasks_queued
 
     log = SignalLog()
     pairs = [
@@ -29,6 +29,7 @@ def signal_log():
         (tasks_failed, log.on_failed),
         (agents_status_changed, log.on_agents),
         (runtimes_changed, log.on_changed),
+        (tasks_queued, log.on_queued),
     ]
     for signal, receiver in pairs:
         signal.connect(receiver, weak=False)
