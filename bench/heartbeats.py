@@ -280,8 +280,14 @@ def sustained(row: dict) -> bool:
 HEADER = (
     f"{'server':<18}{'request':<10}{'target/s':>9}{'done/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
     f"{'max ms':>9}{'errors':>7}{'server%':>9}{'loadgen%':>9}{'pg%':>6}{'other%':>8}"
-    f"{'machine%':>9}  ok"
+    f"{'machine%':>9}{'ms/req':>8}  ok"
 )
+
+
+def cpu_ms_per_request(row: dict) -> float:
+    """The server's and PostgreSQL's CPU a request cost: less bent by a busy machine than the
+    largest sustained rate, whose knee moves with whatever else runs."""
+    return (row["server_cpu"] + row["pg_cpu"]) * 10 / max(row["achieved"], 1)
 
 
 def show(name: str, kind: str, row: dict) -> None:
@@ -289,8 +295,8 @@ def show(name: str, kind: str, row: dict) -> None:
     print(
         f"{name:<18}{kind:<10}{row['rate']:>9.0f}{row['achieved']:>9.0f}{row['p50']:>9.1f}"
         f"{row['p99']:>9.1f}{row['max']:>9.0f}{row['errors']:>7}{row['server_cpu']:>9.0f}"
-        f"{row['load_cpu']:>9.0f}{row['pg_cpu']:>6.0f}{rest:>8.0f}{row['machine']:>9.0f}  "
-        f"{'yes' if sustained(row) else 'NO'}",
+        f"{row['load_cpu']:>9.0f}{row['pg_cpu']:>6.0f}{rest:>8.0f}{row['machine']:>9.0f}"
+        f"{cpu_ms_per_request(row):>8.2f}  {'yes' if sustained(row) else 'NO'}",
         flush=True,
     )
 
