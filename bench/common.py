@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.cpu import with_children
 from common.sql import fetch
 from tools import servers
 
@@ -221,11 +220,13 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
 
 
 @contextmanager
-def serving(name: str, *, port: int = 0) -> Iterator[tuple[subprocess.Popen, int]]:
+def serving(
+    name: str, *, port: int = 0, env: dict | None = None
+) -> Iterator[tuple[subprocess.Popen, int]]:
     """The product's process `name` ("web" or "ws", tools/servers.py) on loopback `port` (0: a
     free one), on the benchmark's database with DEBUG off as `setup_django` left the
-    environment, until it serves HTTP; yields the process and its port."""
-    env = dict(os.environ)
+    environment (and `env` over it), until it serves HTTP; yields the process and its port."""
+    env = {**os.environ, **(env or {})}
     env.pop("CONN_MAX_AGE", None)  # each server's own: kept by the web process, not by daphne
     process, port = servers.start(name, env, port=port)
     try:
@@ -241,7 +242,25 @@ def wait_for_workers(server: subprocess.Popen, timeout: float = 30) -> None:
     """Until the web process has started all its workers: connections opened before one of
     them listens go to the others, and stay with them."""
     deadline = time.monotonic() + timeout
-    while len(with_children([server.pid])) <= int(os.environ.get("WEB_WORKERS") or 2):
+    while len(servers.with_children([server.pid])) <= int(os.environ.get("WEB_WORKERS") or 2):
         assert server.poll() is None, "the web process exited at start"
         assert time.monotonic() < deadline, "the web process did not start its workers"
         time.sleep(0.05)
+
+
+@contextmanager
+def relay_held_elsewhere() -> Iterator[None]:
+    """The outbox relay's lock held by another session, as a relay running elsewhere holds it:
+    each commit's relay finds it taken and leaves (one query), and events wait unpublished."""
+    import psycopg2
+    from django.db import connection
+
+    from outbox import relay
+
+    other = psycopg2.connect(**connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [relay.LOCK_SPACE, relay.LOCK_KEY])
+        yield
+    finally:
+        other.close()

@@ -8,14 +8,6 @@ from pathlib import Path
 from common.sql import fetch
 
 
-def with_children(pids: list[int]) -> list[int]:
-    found = []
-    for pid in pids:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        found += [pid, *with_children([int(c) for c in children])]
-    return found
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU of these processes so far, from /proc."""
     total = 0

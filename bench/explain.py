@@ -135,15 +135,24 @@ def measure(size: int, show: bool) -> dict[str, tuple[int, float]]:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--sizes", default="10000,100000")
+    explain_at_sizes(__doc__, "_bench_explain", "10000,100000", measure, title=TITLE, unit="rt")
+
+
+TITLE = f"statement (a chunk of {CHUNK})"
+
+
+def explain_at_sizes(doc: str, suffix: str, sizes: str, measure, *, title: str, unit: str) -> None:
+    """A benchmark's main: `measure(size, show_plans)` at each of `--sizes` in its scratch
+    database, then the table of blocks and their growth."""
+    parser = arguments(doc)
+    parser.add_argument("--sizes", default=sizes)
     parser.add_argument("--plans", action="store_true", help="print each plan to stderr")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    with django_database("_bench_explain", keep=args.keep):
+    with django_database(suffix, keep=args.keep):
         results = [measure(size, args.plans) for size in sizes]
-    head = "".join(f"{f'{s:,} rt blocks':>18}{'ms':>8}" for s in sizes)
-    print(f"\n{'statement (a chunk of ' + str(CHUNK) + ')':<42}{head}{'growth':>9}")
+    head = "".join(f"{f'{s:,} {unit} blocks':>18}{'ms':>8}" for s in sizes)
+    print(f"\n{title:<42}{head}{'growth':>9}")
     for name in results[0]:
         cells = "".join(f"{r[name][0]:>18,}{r[name][1]:>8.2f}" for r in results)
         growth = results[-1][name][0] / max(1, results[0][name][0])

@@ -4,7 +4,11 @@ generator beside it; daphne serving the same API, as it did before, is the basel
 
     DATABASE_URL=postgres://... python -m bench.heartbeats [--rates 100,200,...] [--seconds 10]
                                 [--runtimes 10000] [--connections 50] [--fresh-connections]
-                                [--servers granian,daphne] [--nginx] [--schema] [--keep]
+                                [--servers granian,daphne] [--nginx] [--schema]
+                                [--running-tasks 0,6] [--keep]
+
+--servers granian-uncounted,granian compares the web process without and with the heartbeat
+count of /metrics (METRICS_HEARTBEATS).
 
 Works only in its own database, `<name>_bench_heartbeats` on the DATABASE_URL server: it creates and
 migrates it, registers --runtimes runtimes, starts each server in turn on 127.0.0.1 against it,
@@ -16,7 +20,11 @@ keeping its connection to the proxy), or with --fresh-connections one TCP connec
 request. WEB_WORKERS and WEB_THREADS in the environment reach the web process as in production.
 --nginx puts nginx in front with docker-compose.yml's proxy config, as in production (needs an
 nginx binary). --schema adds GET /api/schema/ on the first server: no token check and no
-database, so the difference is what a heartbeat itself costs.
+database, so the difference is what a heartbeat itself costs. --running-tasks 0,6 adds, for
+each number N, heartbeats that list their runtime's N running tasks (`running_task_ids`, the
+leases), each N on --runtimes runtimes of its own that hold that many, already vouched for (a
+fleet whose lists do not change). The requests of one server are measured in turns at each
+rate, so that a change in the machine's load falls on all of them alike.
 """
 
 from __future__ import annotations
@@ -29,12 +37,22 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
-from bench.common import World, arguments, database_name, django_database, fill, serving
-from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy, with_children
+from bench.common import (
+    VACUUM,
+    World,
+    arguments,
+    database_name,
+    django_database,
+    fill,
+    fill_tasks,
+    serving,
+)
+from bench.cpu import backends_cpu, cpu_seconds, database_backends, machine_busy
 from common.sql import fetch
-from tools.daemons import Connection
-from tools.servers import nginx
+from tools.connection import Connection
+from tools.servers import nginx, with_children
 
 TARGET_P99_MS = 100.0
 # The issue's target: 10,000 runtimes each beating every 15 s.
@@ -56,6 +74,9 @@ def parse_args():
     parser.add_argument("--schema", action="store_true", help="also GET /api/schema/")
     parser.add_argument("--nginx", action="store_true", help="behind the production proxy")
     parser.add_argument("--port", type=int, default=18_700)
+    parser.add_argument(
+        "--running-tasks", default="", help="comma-separated: heartbeats listing this many tasks"
+    )
     return parser.parse_args()
 
 
@@ -65,28 +86,60 @@ def parse_args():
 # One workspace of online runtimes, fresh, without agents or tasks.
 WORLD = World(workspace="0", device_name="'host-' || k", version="'1.0'", agents=False)
 
+# N running tasks on each runtime k of lo..hi-1, vouched for by earlier heartbeats.
+RUNNING = """
+SELECT k, 'running' AS status, now() AS created_at, now() AS dispatched_at,
+       now() AS started_at, NULL::timestamptz AS completed_at, '' AS error, '' AS failure_reason
+FROM generate_series(%(lo)s, %(hi)s - 1) AS k, generate_series(1, %(n)s) AS i
+"""
+BODIES = """
+SELECT r.id::text AS runtime_id,
+       ARRAY(SELECT t.id::text FROM agent_task AS t WHERE t.runtime_id = r.id) AS task_ids
+FROM generate_series(%(lo)s, %(hi)s - 1) AS k JOIN agent_runtime AS r ON r.id = md5('rt' || k)::uuid
+ORDER BY k
+"""
 
-def prepare(runtimes: int) -> tuple[str, list[str]]:
-    """Fills the bench database; returns a token and the runtime ids."""
+
+def prepare(runtimes: int, running_tasks: list[int]) -> tuple[str, dict[str, list[dict]]]:
+    """Fills the bench database; returns a token and the heartbeat bodies of each kind:
+    "heartbeat" without the leases field, and "leases:N" listing N tasks, on runtimes of
+    their own (`runtimes` each)."""
     from django.db import connection
 
-    from runtimes.models import AgentRuntime, Workspace
+    from runtimes.models import Workspace
     from runtimes.tokens import issue_token
 
-    fill(WORLD, 0, runtimes)
-    fetch("ANALYZE agent_runtime")
-    ids = [str(i) for i in AgentRuntime.objects.values_list("id", flat=True)]
+    groups = [None, *running_tasks]
+    fill(replace(WORLD, agents=bool(running_tasks)), 0, runtimes * len(groups))
+    bodies = {}
+    for i, n in enumerate(groups):
+        lo, hi = i * runtimes, (i + 1) * runtimes
+        if n:
+            fill_tasks(RUNNING, lo=lo, hi=hi, n=n)
+        rows = fetch(BODIES, lo=lo, hi=hi)
+        if n is None:
+            bodies["heartbeat"] = [{"runtime_id": row.runtime_id} for row in rows]
+        else:
+            bodies[f"leases:{n}"] = [
+                {"runtime_id": row.runtime_id, "running_task_ids": row.task_ids} for row in rows
+            ]
+    fetch("UPDATE agent_task SET leased = true")
+    fetch(VACUUM)
     token = issue_token(workspace=Workspace.objects.get())[1]
     connection.close()
-    return token, ids
+    return token, bodies
 
 
 SERVERS = {
     # Production: README's web process (multica/web.py).
     "granian": "web",
+    # The same without counting heartbeats for /metrics: what counting costs.
+    "granian-uncounted": "web",
     # The whole app on ASGI, as the WebSocket process runs it.
     "daphne": "ws",
 }
+
+SERVER_ENV = {"granian-uncounted": {"METRICS_HEARTBEATS": "0"}}
 
 
 @contextmanager
@@ -94,7 +147,7 @@ def serving_as_in_production(name: str, args) -> Iterator[list[int]]:
     """Runs the server as in production (DEBUG off), with --nginx behind docker-compose.yml's
     proxy config; yields the pids whose CPU is the server's."""
     port = args.port + 1 if args.nginx else args.port
-    with serving(SERVERS[name], port=port) as (server, _):
+    with serving(SERVERS[name], port=port, env=SERVER_ENV.get(name, {})) as (server, _):
         if args.nginx:
             # Without the per-address rate limits: the whole simulated fleet is one address.
             with nginx(args.port, port, port, limits=False) as proxy:
@@ -110,17 +163,18 @@ class Load:
     """The load generator: --connections connections, kept across steps on one event loop, as
     a fleet's are (unless --fresh-connections), and the next request to send."""
 
-    def __init__(self, args, token: str, runtime_ids: list[str], kind: str):
+    def __init__(self, args, token: str, bodies: list[dict] | None):
+        """Heartbeats with `bodies` in turn, or with None GET /api/schema/."""
         self.args, self.loop = args, asyncio.new_event_loop()
         base = f"http://127.0.0.1:{args.port}"
         self.conns = [Connection(base, token) for _ in range(args.connections)]
         self.turn = iter(range(10**12))
         self.next_conn = 0  # steps carry on round the connections where the last one stopped
-        if kind == "heartbeat":
+        if bodies is not None:
             self.request = lambda: (
                 "POST",
                 "/api/daemon/heartbeat",
-                {"runtime_id": runtime_ids[next(self.turn) % len(runtime_ids)]},
+                bodies[next(self.turn) % len(bodies)],
             )
         else:
             self.request = lambda: ("GET", "/api/schema/", None)
@@ -241,33 +295,39 @@ def show(name: str, kind: str, row: dict) -> None:
     )
 
 
-def run_steps(args, token, runtime_ids, name, pids, kind) -> float:
-    """Steps the rate up until the server falls behind; returns the largest sustained."""
-    load = Load(args, token, runtime_ids, kind)
+def run_steps(args, token, name, pids, kinds: dict[str, list[dict] | None]) -> dict[str, float]:
+    """Steps the rate up, each kind of request in turn at each rate, until each has fallen
+    behind; returns the largest rate each sustained."""
+    loads = {kind: Load(args, token, bodies) for kind, bodies in kinds.items()}
+    best, misses = dict.fromkeys(kinds, 0.0), dict.fromkeys(kinds, 0)
     try:
-        load.open()
+        for load in loads.values():
+            load.open()
         # The collector's full passes over a fleet's worth of connection objects stalled the
         # load generator for tens of milliseconds, which counted as the server's latency.
         gc.freeze()
         # Unmeasured: every server thread opens its database connection and imports what it
         # lazily imports, which would otherwise land in the first step's latencies.
-        load.step(WARM_UP_RATE, WARM_UP_SECONDS)
-        best, misses = 0.0, 0
+        for load in loads.values():
+            load.step(WARM_UP_RATE, WARM_UP_SECONDS)
         for rate in [float(r) for r in args.rates.split(",")]:
-            row = measure(args, load, pids, rate)
-            show(name, kind, row)
-            if sustained(row):
-                best, misses = max(best, rate), 0
-            else:
-                misses += 1
-            if misses == 2:  # two misses in a row: past the knee, stop loading the machine
+            # Two misses in a row: past the knee, stop loading the machine with that kind.
+            for kind in [kind for kind in kinds if misses[kind] < 2]:
+                row = measure(args, loads[kind], pids, rate)
+                show(name, kind, row)
+                if sustained(row):
+                    best[kind], misses[kind] = max(best[kind], rate), 0
+                else:
+                    misses[kind] += 1
+            if all(miss == 2 for miss in misses.values()):
                 break
     finally:
-        load.close()
+        for load in loads.values():
+            load.close()
     return best
 
 
-def run(args, token, runtime_ids) -> None:
+def run(args, token, bodies: dict[str, list[dict]]) -> None:
     threads = os.environ.get("WEB_THREADS") or 4
     processes = os.environ.get("WEB_WORKERS") or 2
     print(
@@ -280,14 +340,18 @@ def run(args, token, runtime_ids) -> None:
     )
     best = {}
     for i, name in enumerate(args.servers.split(",")):
+        kinds: dict[str, list[dict] | None] = dict(bodies)
+        if args.schema and i == 0:
+            kinds["schema"] = None
         with serving_as_in_production(name, args) as pids:
-            best[name] = run_steps(args, token, runtime_ids, name, pids, "heartbeat")
-            if args.schema and i == 0:
-                run_steps(args, token, runtime_ids, name, pids, "schema")
-    print(f"\nlargest sustained heartbeat rate (p99 < {TARGET_P99_MS:.0f} ms, no errors):")
-    for name, rate in best.items():
+            for kind, rate in run_steps(args, token, name, pids, kinds).items():
+                best[name, kind] = rate
+    print(f"\nlargest sustained rate (p99 < {TARGET_P99_MS:.0f} ms, no errors):")
+    for (name, kind), rate in best.items():
         verdict = "met" if rate >= TARGET_RATE else "NOT met"
-        print(f"  {name:<9}{rate:>6.0f}/s   target {TARGET_RATE:.0f}/s: {verdict}")
+        baseline = best[name, "heartbeat"]
+        ratio = f"  {rate / baseline:.2f} x heartbeat" if kind != "heartbeat" and baseline else ""
+        print(f"  {name:<9}{kind:<10}{rate:>6.0f}/s   target {TARGET_RATE:.0f}/s: {verdict}{ratio}")
 
 
 def main() -> None:
@@ -297,8 +361,9 @@ def main() -> None:
         raise SystemExit(f"--servers: unknown {', '.join(sorted(unknown))}")
     with django_database("_bench_heartbeats", keep=args.keep) as url:
         args.db_name = database_name(url)
-        token, runtime_ids = prepare(args.runtimes)
-        run(args, token, runtime_ids)
+        running_tasks = [int(n) for n in args.running_tasks.split(",") if n.strip()]
+        token, bodies = prepare(args.runtimes, running_tasks)
+        run(args, token, bodies)
 
 
 if __name__ == "__main__":

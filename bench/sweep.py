@@ -1,20 +1,31 @@
-"""Sweep benchmark: idle sweeps as history grows; a mass outage against naive and raw SQL.
+"""Sweep benchmark: idle sweeps as history grows; a mass outage against naive and raw SQL, and
+with its events recorded in the outbox against without.
 
 `DATABASE_URL=... python -m bench.sweep [--quick] [--keep]`. Works only in its own database,
 `<name>_bench` on that server, which it creates, migrates, fills and then drops."""
 
 import statistics
 import sys
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from functools import partial
 
 from django.db import transaction
 from django.db.models.functions import Now
 
-from bench.common import VACUUM, arguments, django_database, fill, fill_tasks, timed
+from bench.common import (
+    VACUUM,
+    arguments,
+    django_database,
+    fill,
+    fill_tasks,
+    relay_held_elsewhere,
+    timed,
+)
 from bench.sweep_worlds import CLEAN_UP, OUTAGE, RAW_SWEEP, RESET, WORKING, Spec, worlds
 from common.sql import fetch
+from realtime import receivers
 from runtimes.signals import agents_status_changed, runtimes_went_offline
 from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
@@ -80,6 +91,30 @@ def real_sweep() -> tuple[int, int, int]:
     return tuple(len(rows) for rows in changed)
 
 
+@contextmanager
+def recording() -> Iterator[None]:
+    """The outbox's receivers connected besides the counters: each chunk records its events."""
+    pairs = [
+        (runtimes_went_offline, receivers.on_runtimes_went_offline),
+        (tasks_failed, receivers.on_tasks_failed),
+        (agents_status_changed, receivers.on_agents_status_changed),
+    ]
+    for signal, receiver in pairs:
+        signal.connect(receiver, weak=False)
+    try:
+        yield
+    finally:
+        for signal, receiver in pairs:
+            signal.disconnect(receiver)
+        fetch("TRUNCATE outbox_event, outbox_head")
+
+
+def outbox_sweep(*, relay_on_commit: bool) -> tuple[int, int, int]:
+    # Without the relay (its lock held elsewhere), only the recording is timed.
+    with recording(), nullcontext() if relay_on_commit else relay_held_elsewhere():
+        return real_sweep()
+
+
 def naive_sweep(*, atomic: bool) -> tuple[int, int, int]:
     """What the ORM invites: load, change in Python, save() each, one query per check."""
     from runtimes.models import Agent, AgentRuntime  # models need django.setup() first
@@ -114,6 +149,8 @@ def raw_sweep() -> tuple[int, int, int]:
 
 VARIANTS = {
     "real": ("real sweep_stale_runtimes (chunked)", real_sweep),
+    "outbox": ("real, events into the outbox", partial(outbox_sweep, relay_on_commit=False)),
+    "relayed": ("real, outbox + relay after commit", partial(outbox_sweep, relay_on_commit=True)),
     "raw": ("raw: one UPDATE ... RETURNING", raw_sweep),
     "naive": ("naive ORM, one transaction", lambda: naive_sweep(atomic=True)),
     "naive_auto": ("naive ORM, autocommit (Django default)", lambda: naive_sweep(atomic=False)),
@@ -125,7 +162,7 @@ def outage(spec: Spec, repeat: int) -> dict[str, tuple[float, tuple[int, int, in
     fetch(OUTAGE.format(doomed=spec.doomed), stale=STALE_AFTER)
     announced = count_announced()
     runs: dict[str, list] = {name: [] for name in VARIANTS}
-    for name in ["naive_auto", "naive"] + ["raw", "real"] * repeat:
+    for name in ["naive_auto", "naive"] + ["raw", "real", "outbox", "relayed"] * repeat:
         fetch(RESET)
         fetch(VACUUM)  # fresh statistics and clean pages for every variant
         announced.update(dict.fromkeys(announced, 0))
@@ -152,6 +189,8 @@ def print_table(name: str, idle: list[tuple[str, list[float]]], out: dict) -> No
     for variant in ("naive", "naive_auto"):
         print(f"real vs {variant + ':':<16}{out[variant][0] / real:.1f}x faster (target >= 50x)")
     print(f"real / raw:              {real / out['raw'][0]:.2f}x (target <= 1.5x)")
+    print(f"outbox / real:           {out['outbox'][0] / real:.2f}x (target <= 1.3x)")
+    print(f"relayed / real:          {out['relayed'][0] / real:.2f}x")
 
 
 def fill_more_tasks(spec: Spec, lo: int, hi: int, runtimes: int) -> None:

@@ -1,6 +1,7 @@
 """Helpers for admin pages that must stay fast at 100,000 rows, and read well."""
 
 from datetime import timedelta
+from uuid import UUID
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -52,3 +53,26 @@ def human_duration(duration: timedelta) -> str:
     while len(parts) > 1 and parts[0][0] == 0:
         parts.pop(0)
     return " ".join(f"{value}{unit}" for value, unit in parts[:2])
+
+
+class ReadOnly:
+    """A model admin mixin for rows that only the product writes: viewed, never added, changed
+    or deleted by hand (the admin's actions are the only way to act on them)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def uuid_prefix_range(prefix: str) -> tuple[UUID, UUID] | None:
+    """The lowest and highest UUIDs that start with `prefix` (hex digits, dashes ignored, at
+    least 4 of them, as the admin shows an id's first 8): a range an index reads directly."""
+    digits = prefix.replace("-", "").lower()
+    if not 4 <= len(digits) < 32 or not all(c in "0123456789abcdef" for c in digits):
+        return None
+    return UUID(digits.ljust(32, "0")), UUID(digits.ljust(32, "f"))

@@ -1,10 +1,17 @@
-"""Domain signals are sent after commit, once per change, with batches of changed rows."""
+"""Domain signals are sent inside the transaction of the change, once per change, with batches
+of changed rows."""
 
-from django.db import transaction
+from django.db import connection
+from django.db.transaction import TransactionManagementError
 from django.dispatch import Signal
 
 
-def send_on_commit(signal: Signal, sender, **kwargs) -> None:
-    """Sends `signal` once the current transaction commits (at once outside one), and never
-    if it rolls back. Robust both ways: a failing receiver cannot undo or break a change."""
-    transaction.on_commit(lambda: signal.send_robust(sender=sender, **kwargs), robust=True)
+def send_in_transaction(signal: Signal, sender, **kwargs) -> None:
+    """Sends `signal` now, inside the current transaction, so that what receivers record (the
+    outbox's events) commits or rolls back with the change. Not robust, on purpose: a receiver
+    that fails fails the change, which would otherwise commit without its event."""
+    if not connection.in_atomic_block:
+        raise TransactionManagementError(
+            f"{sender.__name__}: a change is signalled in its transaction"
+        )
+    signal.send(sender=sender, **kwargs)

@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 import weakref
 from collections import namedtuple
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connection, connections
+from django.db import DatabaseError, connection, connections, transaction
 from psycopg2.errorcodes import DUPLICATE_PREPARED_STATEMENT, INVALID_SQL_STATEMENT_NAME
 
 T = TypeVar("T")
@@ -100,6 +101,22 @@ class Prepared:
     def fetch_one(self, *, into: type[T] | None = None, **params) -> Any | None:
         rows = self.fetch(into=into, **params)
         return rows[0] if rows else None
+
+    def in_transaction(self, work: Callable[[], T]) -> T:
+        """Runs `work`, which executes this statement, in a transaction of its own. Inside a
+        transaction a stale statement (gone, or another's) cannot be mended in place: the error
+        aborts it. So it is prepared afresh outside, and `work` runs once more."""
+        try:
+            with transaction.atomic():
+                return work()
+        except DatabaseError as exc:
+            stale = _sqlstate(exc) in (INVALID_SQL_STATEMENT_NAME, DUPLICATE_PREPARED_STATEMENT)
+            if not stale or not connection.get_autocommit():
+                raise
+        with connection.cursor() as cursor:
+            self._prepare(cursor)
+        with transaction.atomic():
+            return work()
 
     def _prepare(self, cursor) -> None:
         try:

@@ -105,6 +105,7 @@ SCHEMA = {
                 REGISTER,
                 400,
                 404,
+                409,  # the workspace's quota of runtimes
                 413,
             )
         },

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from common import metrics
 from runtimes import fleet
-from sweeper import state, stats
+from sweeper import health, state, stats
 from tasks import steps as task_steps
 
 SWEEPS = ("runtimes", "tasks")
@@ -52,19 +52,10 @@ def families() -> list:
             "multica_sweeper_blind",
             "1 while the platform could not hear heartbeats, or heard again for less than the"
             " stale threshold: runtimes are not judged.",
-            int(blind(current)),
+            int(health.blind(current, stale_after=_stale_after())),
         ),
         metrics.gauge("multica_runtimes", "Runtimes by status.", fleet.by_status(), label="status"),
     ]
-
-
-def blind(current: state.State | None) -> bool:
-    if current is None:
-        return False
-    if current.silent_after is not None:
-        return True
-    stale_after = timedelta(seconds=settings.RUNTIME_STALE_SECONDS)
-    return current.heard_for is not None and current.heard_for < stale_after
 
 
 def _sweep_families(current: state.State | None) -> list:
@@ -92,6 +83,10 @@ def _sweep_families(current: state.State | None) -> list:
             label="sweep",
         ),
     ]
+
+
+def _stale_after() -> timedelta:
+    return timedelta(seconds=settings.RUNTIME_STALE_SECONDS)
 
 
 def _timestamp(at: datetime) -> float:

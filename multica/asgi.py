@@ -12,7 +12,11 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from realtime.closing import let_daphne_send_server_codes  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+
+# 1008 and 1013 reach the browser as they are, not as daphne's 1011 and a traceback.
+let_daphne_send_server_codes()
 
 application = ProtocolTypeRouter(
     {

@@ -16,13 +16,24 @@ app.autodiscover_tasks()
 GC_EVERY_SWEEPS = 10
 
 
-def beat_schedule(interval_seconds: int) -> dict:
+def beat_schedule(interval_seconds: int, relay_seconds: int = 2) -> dict:
     """Both sweeps every `interval_seconds`, the collection of long-offline runtimes every
-    GC_EVERY_SWEEPS intervals. A tick not started within its interval expires: after a worker
-    outage the backlog is dropped, not replayed in a burst."""
+    GC_EVERY_SWEEPS intervals and the pruning of old events with it; the events' relay every
+    `relay_seconds`. A tick not started within its interval expires: after a worker outage the
+    backlog is dropped, not replayed in a burst."""
     options = {"expires": interval_seconds}
     gc_seconds = interval_seconds * GC_EVERY_SWEEPS
     return {
+        "relay-events": {
+            "task": "realtime.relay_events",
+            "schedule": relay_seconds,
+            "options": {"expires": relay_seconds},
+        },
+        "prune-events": {
+            "task": "realtime.prune_events",
+            "schedule": gc_seconds,
+            "options": {"expires": gc_seconds},
+        },
         "collect-offline-runtimes": {
             "task": "runtimes.collect_offline_runtimes",
             "schedule": gc_seconds,
@@ -47,4 +58,6 @@ def _schedule_sweeps(sender: Celery, **kwargs) -> None:
     # being imported (settings are part of the package) would be circular.
     from django.conf import settings
 
-    sender.conf.beat_schedule = beat_schedule(settings.SWEEP_INTERVAL_SECONDS)
+    sender.conf.beat_schedule = beat_schedule(
+        settings.SWEEP_INTERVAL_SECONDS, settings.EVENT_RELAY_INTERVAL_SECONDS
+    )

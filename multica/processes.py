@@ -11,17 +11,20 @@ from pathlib import Path
 
 PRODUCTION = {
     "migrate": "python manage.py migrate --noinput",
-    "web": "python -m multica.web",
-    "ws": "daphne -b 0.0.0.0 -p 8001 multica.asgi:application",
+    # All of the container's addresses: compose's network, where only the proxy reaches it.
+    "web": "python -m multica.web --host 0.0.0.0",
+    # Verbosity 0: no access log of daphne's own, which prints each URL whole, query string
+    # and all (a `?token=` too); the app's log lines show paths only.
+    "ws": "daphne -v 0 -b 0.0.0.0 -p 8001 multica.asgi:application",
     "worker": "celery -A multica worker --loglevel=INFO",
     "beat": "celery -A multica beat --loglevel=INFO",
 }
 
 LOCAL = {
-    "web": [*shlex.split(PRODUCTION["web"]), "--host", "127.0.0.1", "--port", "{port}"],
+    "web": ["python", "-m", "multica.web", "--port", "{port}"],  # on loopback, its default
     # daphne on a socket bound by the caller and handed over as file descriptor {fd}, so that
     # no other process can take its port between a probe and the bind.
-    "ws": ["daphne", "--fd", "{fd}", "multica.asgi:application"],
+    "ws": ["daphne", "-v", "0", "--fd", "{fd}", "multica.asgi:application"],
     # Threads, not prefork: two sweeps need no more, and a stop leaves no orphaned children.
     # No mingle or gossip: there are no other workers to hear from.
     "worker": [*shlex.split(PRODUCTION["worker"]), "--pool", "threads", "--concurrency", "2",

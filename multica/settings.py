@@ -86,8 +86,9 @@ SECURE_HSTS_SECONDS = whole_number(
 )
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# The daemons' health probe is plain HTTP inside the deployment (docker-compose.yml).
-SECURE_REDIRECT_EXEMPT = [r"^api/schema/$"]
+# Probes and scrapes come over plain HTTP from inside the deployment (compose's health checks,
+# Prometheus), not through the TLS terminator.
+SECURE_REDIRECT_EXEMPT = [r"^api/schema/$", r"^healthz$", r"^readyz$", r"^health/", r"^metrics$"]
 # Joining the browsers' preload list is a commitment for the whole domain, so it is opted
 # into (SECURE_HSTS_PRELOAD=1), and its reminder is not a warning.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
@@ -103,6 +104,7 @@ INSTALLED_APPS = [
     "channels",
     # Login lockout (see "Auth" below).
     "axes",
+    "outbox",
     "runtimes",
     "tasks",
     "sweeper",
@@ -135,7 +137,8 @@ ASGI_APPLICATION = "multica.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The admin's look for the whole site (multica/templates/admin/base_site.html).
+        "DIRS": [BASE_DIR / "multica" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -182,9 +185,15 @@ CHANNEL_LAYERS = {
             # A batch of 500 events is one message (realtime.receivers); room for a mass outage's
             # worth of batches while a consumer writes the previous ones to its socket.
             "capacity": 1000,
+            # A member drops out of a group this long after joining it; each socket renews its
+            # membership well before (realtime.consumers), so only a dead one drops out.
+            "group_expiry": positive_seconds("CHANNEL_GROUP_EXPIRY_SECONDS", 86400),
         },
     },
 }
+# Sockets one user may hold open at once, over all workspaces and server processes; past it a
+# socket is closed with 4429. Every event goes out once per open socket.
+WEBSOCKETS_PER_USER_MAX = whole_number("WEBSOCKETS_PER_USER_MAX", 20, minimum=1)
 
 # --- Celery (the beat schedule is code: multica/celery_app.py) ---------------
 CELERY_TIMEZONE = "UTC"
@@ -208,6 +217,12 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 4, "socket_timeout": 10}
 # The worker's and beat's logs go through LOGGING below, like everything else.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Events (the outbox) -------------------------------------------------------
+# Published events are kept this long for replay (`?after=`); older ones are pruned.
+EVENT_RETENTION_SECONDS = positive_seconds("EVENT_RETENTION_SECONDS", 86400)
+# How often beat runs the relay's catch-up (what the publish right after commit missed).
+EVENT_RELAY_INTERVAL_SECONDS = positive_seconds("EVENT_RELAY_INTERVAL_SECONDS", 2)
 
 # --- Sweeper ------------------------------------------------------------------
 SWEEP_INTERVAL_SECONDS = positive_seconds("SWEEP_INTERVAL_SECONDS", 30)
@@ -251,6 +266,11 @@ if SWEEP_INTERVAL_SECONDS >= RUNTIME_STALE_SECONDS:
         f" RUNTIME_STALE_SECONDS ({RUNTIME_STALE_SECONDS})"
     )
 
+# --- Daemon API ----------------------------------------------------------------
+# A workspace's runtimes, online or not (offline ones until RUNTIME_GC_AFTER_SECONDS deletes
+# them): a register past it is refused with 409, so one token cannot fill the table.
+WORKSPACE_MAX_RUNTIMES = whole_number("WORKSPACE_MAX_RUNTIMES", 1000, minimum=1)
+
 # --- Metrics (GET /metrics) ------------------------------------------------------
 # When set, a scrape must send `Authorization: Bearer <METRICS_TOKEN>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -290,6 +310,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Timestamps to the second, with the time zone (multica/formats/).
+FORMAT_MODULE_PATH = ["multica.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
@@ -308,6 +330,7 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
+    "filters": {"sampled_refusals": {"()": "common.logfmt.SampledRefusals"}},
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
@@ -316,4 +339,6 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    # Django's line per refused request: 401s sampled, so a bad-token flood is a line a second.
+    "loggers": {"django.request": {"filters": ["sampled_refusals"]}},
 }

@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
+# "View site" is the board, at the root. No app list beside every page: lists need the width.
+admin.site.site_url = "/"
+admin.site.enable_nav_sidebar = False
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # The daemon-facing API (token-authenticated JSON) and its OpenAPI schema.

@@ -1,6 +1,14 @@
 """The web process: granian serving the WSGI app (admin and daemon API).
 
-    python -m multica.web [--host 0.0.0.0] [--port 8000]
+    python -m multica.web [--host 127.0.0.1] [--port 8000]
+
+It listens on loopback unless told otherwise (compose: `--host 0.0.0.0`, on the container's
+network): it is meant to be reached only through the proxy, which reads each request's body
+whole before passing it on. granian hands a request to a thread before its body has arrived
+and has no body-read timeout, so a client sending a body slowly to this process directly
+holds a thread for as long as it likes; behind nginx it holds an nginx connection instead,
+cut after nginx's `client_body_timeout`. The daemon API checks the token before it reads a
+body, so a slow client without a live token is answered at once either way.
 
 `WEB_WORKERS` processes (default 2, one per core), each running the app on up to
 `WEB_THREADS` threads (default 4), so a thread runs while others wait on PostgreSQL. granian's
@@ -68,7 +76,7 @@ def server(host: str, port: int) -> Granian:
 
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     return parser.parse_args(argv)
 

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class RealtimeConfig(AppConfig):
-    """Forwards the domain signals, after commit, to the browsers of each workspace."""
+    """Records the domain signals' events in the outbox, inside the changes' transactions."""
 
     name = "realtime"
 

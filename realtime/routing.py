@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from realtime.consumers import WorkspaceEventsConsumer
+from realtime.consumers import WorkspaceEventsConsumer, not_found
 
 websocket_urlpatterns = [
     path(
@@ -8,4 +8,5 @@ websocket_urlpatterns = [
         WorkspaceEventsConsumer.as_asgi(),
         name="workspace-events",
     ),
+    re_path(r"", not_found),
 ]

@@ -7,17 +7,29 @@ The changelists must stay fast at 100,000 rows: every column comes from the one 
 from django.contrib import admin
 from django.db.models import DurationField, ExpressionWrapper, F
 from django.db.models.functions import Now
+from django.urls import reverse
+from django.utils.html import format_html
 
 from common.admin import EstimatedCountPaginator, human_duration
 from runtimes.models import Agent, AgentRuntime, DaemonToken, Workspace
 
 
+def tasks_link(parameter: str, pk) -> str:
+    """A link to the task list filtered to one row (tasks.admin's filters by id)."""
+    url = reverse("admin:tasks_agenttask_changelist")
+    return format_html('<a href="{}?{}={}">tasks</a>', url, parameter, pk)
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ("name", "created_at")
+    list_display = ("name", "created_at", "tasks")
     search_fields = ("name",)
     ordering = ("name",)
     filter_horizontal = ("members",)
+
+    @admin.display(description="tasks")
+    def tasks(self, workspace: Workspace) -> str:
+        return tasks_link("workspace", workspace.pk)
 
 
 @admin.register(AgentRuntime)
@@ -30,6 +42,7 @@ class AgentRuntimeAdmin(admin.ModelAdmin):
         "daemon_id",
         "last_seen_at",
         "offline_for",
+        "tasks",
     )
     # Choices only: a filter on workspace would load every workspace to list them.
     list_filter = ("status",)
@@ -40,7 +53,14 @@ class AgentRuntimeAdmin(admin.ModelAdmin):
     ordering = ("workspace_id", "daemon_id", "provider")
     autocomplete_fields = ("workspace",)
     # The sweeper and the daemons' heartbeats own these.
-    readonly_fields = ("status", "last_seen_at", "offline_at", "created_at")
+    readonly_fields = (
+        "status",
+        "last_seen_at",
+        "offline_at",
+        "offline_reason",
+        "work_pending",
+        "created_at",
+    )
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
@@ -54,6 +74,10 @@ class AgentRuntimeAdmin(admin.ModelAdmin):
         if runtime.status != AgentRuntime.Status.OFFLINE or runtime.offline_for is None:
             return None
         return human_duration(runtime.offline_for)
+
+    @admin.display(description="tasks")
+    def tasks(self, runtime: AgentRuntime) -> str:
+        return tasks_link("runtime", runtime.pk)
 
 
 @admin.register(Agent)
@@ -72,8 +96,8 @@ class DaemonTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "workspace", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["workspace"]
-    readonly_fields = ["token_hash", "created_at", "last_used_at"]
-    autocomplete_fields = ["workspace"]
+    # A token stays with its workspace, and a revocation is final: revoke and make a new one.
+    readonly_fields = ["workspace", "token_hash", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
     def has_add_permission(self, request):

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from django.db import transaction
 
-from common.signals import send_on_commit
+from common.signals import send_in_transaction
 from common.sql import fetch
 from runtimes import queries
 from runtimes.changes import AgentChange
@@ -14,7 +14,7 @@ from runtimes.signals import agents_status_changed
 
 def idle_agents_without_work(*, agent_ids: list[UUID]) -> list[AgentChange]:
     """Sets `working` agents among `agent_ids` that have no dispatched or running task to
-    `idle`, and announces them after commit. Returns the agents it changed."""
+    `idle`, and announces them in the transaction. Returns the agents it changed."""
     if not agent_ids:
         return []
     ids = sorted(set(agent_ids))
@@ -34,4 +34,4 @@ def set_working(*, agent_id: UUID) -> list[AgentChange]:
 
 def _announce(changed: list[AgentChange]) -> None:
     if changed:
-        send_on_commit(agents_status_changed, sender=AgentChange, agents=changed)
+        send_in_transaction(agents_status_changed, sender=AgentChange, agents=changed)

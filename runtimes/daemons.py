@@ -1,7 +1,8 @@
 """What a daemon does to its runtimes: register them, keep them alive, take them down.
 
 Every write is one guarded statement on the database's clock (see `queries`), and every
-change is announced through `runtimes_changed` after commit, for the rows that changed only.
+change is announced through `runtimes_changed` in its transaction, for the rows that changed
+only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from uuid import UUID
 from django.db import transaction
 
 from common.errors import Conflict, NotAuthenticated, NotFound
-from common.signals import send_on_commit
+from common.signals import send_in_transaction
 from common.sql import execute, fetch, fetch_one
 from runtimes import queries
 from runtimes.changes import RuntimeChange
@@ -37,12 +38,19 @@ class RegisteredRuntime:
 
 
 def register(
-    *, workspace_id: UUID, daemon_id: str, device_name: str, runtimes: list[RuntimeSpec]
+    *,
+    workspace_id: UUID,
+    daemon_id: str,
+    device_name: str,
+    runtimes: list[RuntimeSpec],
+    max_runtimes: int,
 ) -> list[RegisteredRuntime]:
     """Upserts one online runtime per provider on (workspace, daemon_id, provider), seen now.
-    Returns them in the order given; announces them all as `register`."""
+    Returns them in the order given; announces them all as `register`. Conflict, changing
+    nothing, if the workspace would have more than `max_runtimes`."""
     registered: dict[int, RegisteredRuntime] = {}
     with transaction.atomic():
+        _check_quota(workspace_id, daemon_id, [spec.provider for spec in runtimes], max_runtimes)
         # Upserting in provider order keeps two registers of one daemon from deadlocking.
         for i in sorted(range(len(runtimes)), key=lambda i: runtimes[i].provider):
             registered[i] = fetch_one(
@@ -59,6 +67,23 @@ def register(
         changes = [RuntimeChange(id=r.id, workspace_id=r.workspace_id) for r in in_order]
         _announce("register", changes)
     return in_order
+
+
+def _check_quota(workspace_id: UUID, daemon_id: str, providers: list[str], limit: int) -> None:
+    if fetch_one(queries.LOCK_WORKSPACE_FOR_REGISTER, workspace_id=workspace_id) is None:
+        raise NotFound("workspace not found")
+    count = fetch_one(
+        queries.COUNT_WORKSPACE_RUNTIMES,
+        workspace_id=workspace_id,
+        daemon_id=daemon_id,
+        providers=providers,
+    )
+    new = len(providers) - count.registered
+    if count.total + new > limit:
+        raise Conflict(
+            f"the workspace has {count.total} runtimes and may have {limit}:"
+            f" registering {new} more would pass its limit"
+        )
 
 
 @dataclass(frozen=True)
@@ -78,19 +103,24 @@ def heartbeat(
     and the runtime is in its workspace (NotFound otherwise). A comeback is announced. With
     `leases`, the tasks the daemon runs: its live tasks listed are vouched for, the others
     noted as no longer listed (see queries.HEARTBEAT)."""
-    # A single statement, so no explicit transaction: the row lock it takes is held only for
-    # the statement (or the caller's transaction), and the sweep skips a locked runtime.
-    beat = queries.HEARTBEAT.fetch_one(
-        token_hash=token_hash, runtime_id=runtime_id, grace=reconnect_grace, leases=leases
-    )
-    if beat is None:
-        raise NotAuthenticated("missing, invalid, expired or revoked token")
-    if beat.runtime_id is None:
-        raise NotFound("runtime not found")
-    came_back = beat.old_status != "online"
-    if came_back:
-        _announce("online", [RuntimeChange(id=beat.runtime_id, workspace_id=beat.workspace_id)])
-    return Heartbeat(came_back=came_back, contradicted=beat.contradicted)
+
+    # One statement and, for a comeback, its event, in one transaction: the row lock it takes is
+    # held only until that commits, and the sweep skips a locked runtime.
+    def beat_once():
+        beat = queries.HEARTBEAT.fetch_one(
+            token_hash=token_hash, runtime_id=runtime_id, grace=reconnect_grace, leases=leases
+        )
+        if beat is None:
+            raise NotAuthenticated("missing, invalid, expired or revoked token")
+        if beat.runtime_id is None:
+            raise NotFound("runtime not found")
+        came_back = beat.old_status != "online"
+        if came_back:
+            comeback = RuntimeChange(id=beat.runtime_id, workspace_id=beat.workspace_id)
+            _announce("online", [comeback])
+        return Heartbeat(came_back=came_back, contradicted=beat.contradicted)
+
+    return queries.HEARTBEAT.in_transaction(beat_once)
 
 
 def deregister(*, workspace_id: UUID, runtime_ids: list[UUID]) -> list[RuntimeChange]:
@@ -128,4 +158,4 @@ def lock_for_claim(*, workspace_id: UUID, runtime_id: UUID) -> None:
 
 def _announce(action: str, changes: list[RuntimeChange]) -> None:
     if changes:
-        send_on_commit(runtimes_changed, sender=RuntimeChange, action=action, runtimes=changes)
+        send_in_transaction(runtimes_changed, sender=RuntimeChange, action=action, runtimes=changes)

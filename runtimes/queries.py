@@ -120,6 +120,24 @@ AUTHENTICATE_TOKEN = LIVE_TOKEN + "\nSELECT workspace_id FROM live\n"
 
 # Upsert on the runtime's natural key. A new row needs every column that has only a Python
 # default (`work_pending` has a database default).
+# Registers of one workspace take turns from here to their commit, so that two cannot both
+# take its last free slot. NO KEY UPDATE: inserting a runtime takes KEY SHARE on its workspace
+# (the foreign key), which this does not block.
+LOCK_WORKSPACE_FOR_REGISTER = """
+SELECT id FROM workspace WHERE id = %(workspace_id)s FOR NO KEY UPDATE
+"""
+
+# Read after the lock, in a statement of its own, so that it sees what the register before it
+# committed. The providers already registered for this daemon are upserted, not added. The
+# unique (workspace_id, daemon_id, provider) index serves it: it reads this workspace's
+# runtimes only, at most the quota of them.
+COUNT_WORKSPACE_RUNTIMES = """
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE daemon_id = %(daemon_id)s AND provider = ANY(%(providers)s))
+           AS registered
+FROM agent_runtime WHERE workspace_id = %(workspace_id)s
+"""
+
 REGISTER_RUNTIME = """
 INSERT INTO agent_runtime AS r (
     id, workspace_id, daemon_id, provider, name, device_name, version, status,

@@ -1,6 +1,6 @@
-"""The runtimes app's domain signals. Sent after commit (`common.signals.send_on_commit`), once
-per change, with batches of changed rows (a mass outage is one signal per chunk, not ten
-thousand)."""
+"""The runtimes app's domain signals. Sent inside the change's transaction
+(`common.signals.send_in_transaction`), once per change, with batches of changed rows (a mass
+outage is one signal per chunk, not ten thousand)."""
 
 from django.dispatch import Signal
 

@@ -5,7 +5,7 @@ that work has failed, settled. The chunk loop around them is the sweeper's."""
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from common.signals import send_on_commit
+from common.signals import send_in_transaction
 from common.sql import fetch
 from runtimes import queries
 from runtimes.changes import RuntimeChange
@@ -14,14 +14,14 @@ from runtimes.signals import runtimes_changed, runtimes_went_offline
 
 def mark_stale_offline(*, stale_after: timedelta, limit: int) -> list[RuntimeChange]:
     """Up to `limit` `online` runtimes unseen for longer than `stale_after` (database clock)
-    go offline; returns them and announces them after commit. Announced before whatever the
+    go offline; returns them and announces them in the transaction. Announced before whatever the
     caller does next in the transaction, so a frontend hears that the runtime went offline
     before it hears about the tasks and agents that went with it."""
     marked = fetch(
         queries.MARK_STALE_OFFLINE, into=RuntimeChange, stale_after=stale_after, limit=limit
     )
     if marked:
-        send_on_commit(runtimes_went_offline, sender=RuntimeChange, runtimes=marked)
+        send_in_transaction(runtimes_went_offline, sender=RuntimeChange, runtimes=marked)
     return marked
 
 
@@ -67,10 +67,10 @@ def lock_collectable(*, runtime_ids: list[UUID], gc_after: timedelta) -> list[Ru
 
 def delete_runtimes(*, runtime_ids: list[UUID]) -> list[RuntimeChange]:
     """Deletes the runtimes (locked by the caller, their tasks detached); announced as
-    `runtime_gc` after commit."""
+    `runtime_gc` in the transaction."""
     deleted = fetch(queries.DELETE_RUNTIMES, into=RuntimeChange, runtime_ids=runtime_ids)
     if deleted:
-        send_on_commit(
+        send_in_transaction(
             runtimes_changed, sender=RuntimeChange, action="runtime_gc", runtimes=deleted
         )
     return deleted

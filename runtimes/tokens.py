@@ -13,6 +13,9 @@ from common.sql import fetch_one
 from runtimes import queries
 from runtimes.models import DaemonToken, Workspace
 
+# Ten years: a longer life is no expiry at all, and dates past year 9999 cannot be read back.
+MAX_EXPIRES_IN_DAYS = 3650
+
 # A prefix lets secret scanners and people recognise a leaked token for what it is.
 TOKEN_PREFIX = "mdt_"
 
@@ -25,7 +28,9 @@ def issue_token(
     *, workspace: Workspace, name: str = "", expires_in: timedelta | None = None
 ) -> tuple[DaemonToken, str]:
     """Makes a token for `workspace`; returns the row and the raw token, which exists only
-    in this return value."""
+    in this return value. Refuses (ValueError) an expiry beyond MAX_EXPIRES_IN_DAYS."""
+    if expires_in is not None and not timedelta(0) < expires_in <= timedelta(MAX_EXPIRES_IN_DAYS):
+        raise ValueError(f"a token expires within {MAX_EXPIRES_IN_DAYS} days, not {expires_in}")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = DaemonToken.objects.create(
         workspace=workspace,

@@ -37,6 +37,16 @@ class Health:
         }
 
 
+def blind(current: state.State | None, *, stale_after: timedelta) -> bool:
+    """Whether runtimes go unjudged now because the platform could not hear: the fleet is
+    silent, or it heard again less than a stale threshold ago."""
+    if current is None:
+        return False
+    if current.silent_after is not None:
+        return True
+    return current.heard_for is not None and current.heard_for < stale_after
+
+
 def check(*, interval: timedelta) -> Health:
     """Whether both sweeps succeeded within MISSED_INTERVALS x `interval`, with the reasons
     if not."""

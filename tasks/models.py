@@ -135,6 +135,9 @@ class AgentTask(models.Model):
                 condition=Q(status="queued"),
             ),
             models.Index(fields=["-created_at"], name="agent_task_created_idx"),
+            # The admin's search by issue and its list of a runtime's tasks, newest first.
+            models.Index(fields=["issue_id"], name="agent_task_issue_idx"),
+            models.Index(fields=["runtime", "-created_at"], name="agent_task_runtime_created_idx"),
             # Running tasks no heartbeat vouches for, by age: the running timeout's range. The
             # vouched-for ones are judged by the maximum running time, on the index above.
             models.Index(

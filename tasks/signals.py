@@ -1,5 +1,5 @@
-"""The tasks app's domain signals. Sent after commit, once per change, with batches of
-changed rows."""
+"""The tasks app's domain signals. Sent inside the change's transaction, once per change, with
+batches of changed rows."""
 
 from django.dispatch import Signal
 

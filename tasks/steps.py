@@ -1,7 +1,7 @@
 """The sweeper's guarded writes to tasks, each inside the caller's transaction: failing the
 work of offline runtimes, tasks stuck past their timeouts or orphaned by their daemon, and tasks
 queued too long; queuing the next attempt of what the sweeper failed. Each returns the tasks it
-failed and announces them after commit; the agents left without work are the caller's."""
+failed and announces them in the transaction; the agents left without work are the caller's."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from uuid import UUID
 
+from django.db import transaction
+
 from common.errors import Conflict, NotFound
-from common.signals import send_on_commit
+from common.signals import send_in_transaction
 from common.sql import execute, fetch, fetch_one
 from tasks import queries
 from tasks.changes import FailedTask, QueuedTask
@@ -92,12 +94,13 @@ def retry_by_member(*, workspace_id: UUID, task_id: UUID) -> QueuedTask:
     """Queues the next attempt of the workspace's failed task, once however many ask at once,
     and announces it. NotFound outside the workspace; Conflict if it is not failed, was retried
     already, or its runtime is gone."""
-    queued = fetch(
-        queries.RETRY_BY_MEMBER, into=QueuedTask, workspace_id=workspace_id, task_id=task_id
-    )
-    if queued:
-        send_on_commit(tasks_queued, sender=QueuedTask, tasks=queued)
-        return queued[0]
+    with transaction.atomic():
+        queued = fetch(
+            queries.RETRY_BY_MEMBER, into=QueuedTask, workspace_id=workspace_id, task_id=task_id
+        )
+        if queued:
+            send_in_transaction(tasks_queued, sender=QueuedTask, tasks=queued)
+            return queued[0]
     task = fetch_one(queries.RETRY_STATE, workspace_id=workspace_id, task_id=task_id)
     if task is None:
         raise NotFound("task not found")
@@ -110,7 +113,7 @@ def retry_by_member(*, workspace_id: UUID, task_id: UUID) -> QueuedTask:
 
 def announce_failed(failed: list[FailedTask]) -> list[FailedTask]:
     if failed:
-        send_on_commit(tasks_failed, sender=FailedTask, tasks=failed)
+        send_in_transaction(tasks_failed, sender=FailedTask, tasks=failed)
     return failed
 
 

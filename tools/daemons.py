@@ -2,10 +2,13 @@
 
     python -m tools.daemons --token TOKEN --workspace ID [--base http://127.0.0.1:8000]
                             [--daemons 20] [--providers claude,codex] [--work-seconds 20]
-                            [--queue 5]
+                            [--queue 5] [--heartbeat-seconds 15] [--leases]
 
-Each daemon registers one runtime per provider, heartbeats every 15 s (with jitter), and claims,
-starts and completes its runtimes' tasks. Commands on stdin while it runs:
+Each daemon registers one runtime per provider, heartbeats every 15 s (with jitter; with
+--leases each heartbeat lists the runtime's tasks it runs), and claims, starts and completes its
+runtimes' tasks. It rides out a platform outage as a real daemon does: a refused connection, a
+timeout or a 5xx is tried again, a heartbeat at its next period, a task's report every second.
+Commands on stdin while it runs:
     kill N        N daemons die silently: their runtimes go offline on the next sweeps and
                   their tasks fail (watch the admin, or the WebSocket)
     pause N SECS  N daemons stop heartbeating for SECS seconds, then carry on
@@ -18,94 +21,38 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import time
-from urllib.parse import urlsplit
+
+from tools.connection import Connection, HttpError, is_outage
 
 HEARTBEAT_SECONDS = 15
 # +-20% spreads a fleet started at once over the interval instead of beating in lockstep.
 JITTER = 0.2
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, body):
-        super().__init__(f"HTTP {status}: {body}")
-        self.status, self.body = status, body
-
-
-class Connection:
-    """One keep-alive HTTP/1.1 connection; reconnects after the server closes it."""
-
-    def __init__(self, base: str, token: str):
-        url = urlsplit(base)
-        self.host, self.port = url.hostname, url.port or 80
-        self.token = token
-        self.reader = self.writer = None
-        # A daemon's heartbeat and work loops share the connection, one exchange at a time.
-        self.lock = asyncio.Lock()
-
-    async def request(self, method: str, path: str, body=None) -> tuple[int, object]:
-        data = b"" if body is None else json.dumps(body).encode()
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(data)}\r\n\r\n"
-        )
-        for attempt in (1, 2):
-            try:
-                async with self.lock:
-                    return await self._exchange(head.encode() + data)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                await self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _exchange(self, payload: bytes) -> tuple[int, object]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        self.writer.write(payload)
-        status_line = await self.reader.readuntil(b"\r\n")
-        headers = {}
-        while (line := await self.reader.readuntil(b"\r\n")) != b"\r\n":
-            name, _, value = line.decode("latin-1").partition(":")
-            headers[name.strip().lower()] = value.strip()
-        body = await self.reader.readexactly(int(headers.get("content-length", 0)))
-        if headers.get("connection", "").lower() == "close":
-            await self.close()
-        return int(status_line.split()[1]), _decode(body)
-
-    async def call(self, method: str, path: str, body=None):
-        status, answer = await self.request(method, path, body)
-        if status >= 400:
-            raise HttpError(status, answer)
-        return answer
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-def _decode(body: bytes):
-    try:
-        return json.loads(body) if body else None
-    except ValueError:  # an HTML error page from something in front of the API
-        return body.decode("utf-8", "replace")
+# A request unanswered this long is given up (its connection closed) and tried again later.
+REQUEST_TIMEOUT_SECONDS = 10
+RETRY_SECONDS = 1
 
 
 class Daemon:
     """One simulated daemon: its runtimes, a heartbeat loop and a work loop."""
 
-    def __init__(self, name, connection, workspace_id, providers, work_seconds):
+    def __init__(
+        self, name, connection, workspace_id, providers, work_seconds,
+        heartbeat_seconds=HEARTBEAT_SECONDS, leases=False,
+    ):  # fmt: skip
         self.name, self.http, self.workspace_id = name, connection, workspace_id
         self.providers, self.work_seconds = providers, work_seconds
+        self.heartbeat_seconds, self.leases = heartbeat_seconds, leases
         self.runtime_ids: list[str] = []
+        self.running: dict[str, set[str]] = {}  # runtime id: the ids of the tasks it runs
+        # Held by a heartbeat from reading the list to its answer, and by a claim until its
+        # task is listed: a list read before a claim but sent after it would disown the task.
+        self.listing = asyncio.Lock()
         self.paused_until = 0.0
         self.dead = False
-        self.done = 0
+        self.done = self.failed_requests = 0
         self.tasks: list[asyncio.Task] = []
 
     async def register(self) -> None:
@@ -123,52 +70,103 @@ class Daemon:
             },
         )
         self.runtime_ids = [runtime["id"] for runtime in answer["runtimes"]]
+        for runtime_id in self.runtime_ids:
+            self.running.setdefault(runtime_id, set())
 
     def start(self) -> None:
         self.tasks = [asyncio.create_task(self.heartbeats())]
         self.tasks += [asyncio.create_task(self.work(r)) for r in self.runtime_ids]
 
+    def paused(self) -> bool:
+        return time.monotonic() < self.paused_until
+
     async def heartbeats(self) -> None:
-        await asyncio.sleep(random.uniform(0, HEARTBEAT_SECONDS))
+        period = self.heartbeat_seconds
+        await asyncio.sleep(random.uniform(0, period))
         while True:
-            if time.monotonic() >= self.paused_until:
+            if not self.paused():
                 for runtime_id in self.runtime_ids:
-                    await self.heartbeat(runtime_id)
-            await asyncio.sleep(HEARTBEAT_SECONDS * random.uniform(1 - JITTER, 1 + JITTER))
+                    await self.outage_tolerant(self.heartbeat(runtime_id))
+            await asyncio.sleep(period * random.uniform(1 - JITTER, 1 + JITTER))
 
     async def heartbeat(self, runtime_id: str) -> None:
         try:
-            await self.http.call("POST", "/api/daemon/heartbeat", {"runtime_id": runtime_id})
+            async with self.listing:
+                body = {"runtime_id": runtime_id}
+                if self.leases:
+                    body["running_task_ids"] = sorted(self.running[runtime_id])
+                await self.http.call("POST", "/api/daemon/heartbeat", body)
         except HttpError as exc:
             if exc.status != 404:
                 raise
             await self.register()  # the runtime is gone: register again, as the API asks
 
+    async def outage_tolerant(self, request) -> bool:
+        """Awaits `request`; False if the platform failed it (counted, to be tried later)."""
+        try:
+            await request
+            return True
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            self.failed_requests += 1
+            return False
+
     async def work(self, runtime_id: str) -> None:
         while True:
-            if time.monotonic() < self.paused_until:
+            if self.paused():
                 await asyncio.sleep(1)
                 continue
             try:
-                answer = await self.http.call(
-                    "POST", f"/api/daemon/runtimes/{runtime_id}/tasks/claim"
-                )
+                answer = await self.claim(runtime_id)
             except HttpError as exc:  # 409: offline; the next heartbeat brings it back
+                if exc.status >= 500:
+                    self.failed_requests += 1
                 answer = {"task": None} if exc.status == 409 else None
+            except (OSError, asyncio.IncompleteReadError):
+                self.failed_requests += 1
+                answer = None
             task = (answer or {}).get("task")
             if task is None:
                 await asyncio.sleep(random.uniform(2, 5))
                 continue
-            await self.run_task(task["id"])
+            await self.run_task(runtime_id, task["id"])
 
-    async def run_task(self, task_id: str) -> None:
+    async def claim(self, runtime_id: str):
+        async with self.listing:
+            answer = await self.http.call("POST", f"/api/daemon/runtimes/{runtime_id}/tasks/claim")
+            if answer.get("task"):
+                self.running[runtime_id].add(answer["task"]["id"])
+        return answer
+
+    async def run_task(self, runtime_id: str, task_id: str) -> None:
         path = f"/api/daemon/tasks/{task_id}"
-        await self.http.call("POST", f"{path}/start")
-        await asyncio.sleep(self.work_seconds * random.uniform(0.5, 1.5))
-        status = (await self.http.call("GET", f"{path}/status"))["status"]
-        if status == "running":  # else the sweeper failed it meanwhile: drop the work
-            await self.http.call("POST", f"{path}/complete", {"result": {"by": self.name}})
-            self.done += 1
+        running = self.running[runtime_id]
+        try:
+            if await self.report("POST", f"{path}/start") is None:
+                return
+            await asyncio.sleep(self.work_seconds * random.uniform(0.5, 1.5))
+            answer = await self.report("GET", f"{path}/status")
+            if answer and answer["status"] == "running":  # else the sweeper failed it: drop it
+                result = {"result": {"by": self.name}}
+                if await self.report("POST", f"{path}/complete", result) is not None:
+                    self.done += 1
+        finally:
+            running.discard(task_id)
+
+    async def report(self, method: str, path: str, body=None):
+        """A call about a task, tried again through platform outages until it is answered;
+        the answer, or None if it was refused (a 4xx: the task is not ours any more)."""
+        while True:
+            try:
+                return await self.http.call(method, path, body)
+            except HttpError as exc:
+                if exc.status < 500:
+                    return None
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            self.failed_requests += 1
+            await asyncio.sleep(RETRY_SECONDS)
 
     async def die(self) -> None:
         self.dead = True
@@ -182,7 +180,7 @@ class Daemon:
         await self.http.close()
 
     def describe(self) -> str:
-        state = "paused" if time.monotonic() < self.paused_until else "alive"
+        state = "paused" if self.paused() else "alive"
         state = "dead" if self.dead else state
         return f"{self.name}: {state}, {len(self.runtime_ids)} runtimes, {self.done} tasks done"
 
@@ -210,18 +208,44 @@ def queue_work(runtime_ids: list[str], tasks_per_agent: int) -> None:
         )
 
 
-async def start_fleet(args) -> list[Daemon]:
+async def register_fleet(
+    base: str, token: str, workspace_id: str, count: int, *, prefix: str,
+    providers=("claude",), work_seconds=20.0, heartbeat_seconds=HEARTBEAT_SECONDS, leases=False,
+    start=False,
+) -> list[Daemon]:  # fmt: skip
+    """`count` daemons, each on a connection of its own, registered; with `start`, each
+    beating and claiming from its registration on (a large fleet takes longer to register
+    than the stale threshold)."""
     fleet = []
-    for i in range(args.daemons):
+    for i in range(count):
         daemon = Daemon(
-            f"sim-{args.prefix}-{i}",
-            Connection(args.base, args.token),
-            args.workspace,
-            args.providers.split(","),
-            args.work_seconds,
+            f"sim-{prefix}-{i}",
+            Connection(base, token, timeout=REQUEST_TIMEOUT_SECONDS),
+            workspace_id,
+            list(providers),
+            work_seconds,
+            heartbeat_seconds=heartbeat_seconds,
+            leases=leases,
         )
         await daemon.register()
+        if start:
+            daemon.start()
         fleet.append(daemon)
+    return fleet
+
+
+async def start_fleet(args) -> list[Daemon]:
+    fleet = await register_fleet(
+        args.base,
+        args.token,
+        args.workspace,
+        args.daemons,
+        prefix=args.prefix,
+        providers=args.providers.split(","),
+        work_seconds=args.work_seconds,
+        heartbeat_seconds=args.heartbeat_seconds,
+        leases=args.leases,
+    )
     if args.queue:
         ids = [r for daemon in fleet for r in daemon.runtime_ids]
         await asyncio.to_thread(queue_work, ids, args.queue)
@@ -264,6 +288,10 @@ def parse_args(argv=None):
         type=int,
         default=0,
         help="demo: give each runtime an agent and this many queued tasks (needs DATABASE_URL)",
+    )
+    parser.add_argument("--heartbeat-seconds", type=float, default=HEARTBEAT_SECONDS)
+    parser.add_argument(
+        "--leases", action="store_true", help="heartbeats list the tasks each runtime runs"
     )
     parser.add_argument("--prefix", default=f"{random.randrange(16**4):04x}")
     return parser.parse_args(argv)

@@ -1,14 +1,17 @@
 """The product's servers, run for real on this machine by the tests and the benchmarks: the
 web process and daphne on loopback, nginx with docker-compose.yml's proxy config in front, and
-a Redis of a caller's own to take down and bring back."""
+a Redis and a PostgreSQL of a caller's own to take down and bring back."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
+import pwd
 import re
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -108,6 +111,24 @@ def stop(process: subprocess.Popen, timeout: float = 15) -> None:
         process.wait()
 
 
+def with_children(pids: list[int]) -> list[int]:
+    """`pids` and all their descendants, from /proc (Linux)."""
+    found = []
+    for pid in pids:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        found += [pid, *with_children([int(c) for c in children])]
+    return found
+
+
+def kill_tree(process: subprocess.Popen) -> None:
+    """SIGKILL to `process` and every process under it at once: a crash, with nothing closed
+    cleanly and no worker left behind on its port."""
+    for pid in with_children([process.pid]):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait()
+
+
 def daemon_post(port: int, path: str, body: bytes, token: str) -> tuple[int, bytes]:
     """A daemon's POST over a real connection of its own: (status, body)."""
     client = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -197,3 +218,59 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+class PostgresServer:
+    """A PostgreSQL server of the caller's own, from the machine's PostgreSQL programs (those
+    `pg_config` names), in a temporary directory on a free loopback port: a database outage
+    that takes no one else's server down. Durability off: it holds a run's scratch data."""
+
+    def __init__(self) -> None:
+        self.port = processes.free_port()
+        self.url = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        self.directory = Path(tempfile.mkdtemp(prefix="postgres-"))
+        self._bindir = _postgres_bindir()
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: as its own system user
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.directory, owner.pw_uid, owner.pw_gid)
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+        self._run(
+            "initdb", "-D", "data", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
+        )
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run(
+            [*self._as_owner, str(self._bindir / program), *args],
+            cwd=self.directory, check=True, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run("pg_ctl", "-D", "data", "-l", "log", "-w", "-o", options, "start")
+
+    def stop(self) -> None:
+        """A fast shutdown: every session is cut off, as in a failover."""
+        self._run("pg_ctl", "-D", "data", "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        if (self.directory / "data" / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.directory)
+
+
+def _postgres_bindir() -> Path:
+    pg_config = shutil.which("pg_config")
+    assert pg_config, "no pg_config on this machine: PostgreSQL's programs are needed"
+    output = subprocess.run([pg_config, "--bindir"], check=True, capture_output=True, text=True)
+    return Path(output.stdout.strip())
+
+
+@contextmanager
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.remove()

@@ -48,6 +48,7 @@ def register(request, caller):
         daemon_id=daemon_id,
         device_name=device_name,
         runtimes=specs,
+        max_runtimes=settings.WORKSPACE_MAX_RUNTIMES,
     )
     return JsonResponse(
         {

@@ -3,6 +3,8 @@ log of the domain signals sent."""
 
 import uuid
 
+from django.db import transaction
+
 from runtimes.models import Agent, AgentRuntime, Workspace
 from tasks.models import AgentTask
 from tests.helpers.db import seconds_ago
@@ -49,7 +51,8 @@ class Factory:
 
 
 class SignalLog:
-    """Records every domain signal sent while it is connected, flattened to one entry a row."""
+    """Records every domain signal sent while it is connected, flattened to one entry a row,
+    once its transaction commits (signals are sent inside it): what a committed change said."""
 
     def __init__(self):
         self.runtimes_offline = []
@@ -59,16 +62,17 @@ class SignalLog:
         self.tasks_queued = []
 
     def on_offline(self, sender, runtimes, **kwargs):
-        self.runtimes_offline += runtimes
+        transaction.on_commit(lambda: self.runtimes_offline.extend(runtimes))
 
     def on_failed(self, sender, tasks, **kwargs):
-        self.tasks_failed += tasks
+        transaction.on_commit(lambda: self.tasks_failed.extend(tasks))
 
     def on_agents(self, sender, agents, **kwargs):
-        self.agents += agents
+        transaction.on_commit(lambda: self.agents.extend(agents))
 
     def on_queued(self, sender, tasks, **kwargs):
         self.tasks_queued += tasks
 
     def on_changed(self, sender, action, runtimes, **kwargs):
-        self.runtimes_changed += [(action, r) for r in runtimes]
+        changed = [(action, r) for r in runtimes]
+        transaction.on_commit(lambda: self.runtimes_changed.extend(changed))

@@ -21,17 +21,22 @@ SWEEPS = {"runtimes.sweep_stale_runtimes", "tasks.sweep_stale_tasks"}
 
 
 GC = "runtimes.collect_offline_runtimes"
+RELAY, PRUNE = "realtime.relay_events", "realtime.prune_events"
 
 
 def test_the_schedule_runs_both_sweeps_every_interval_and_drops_missed_ticks():
     interval = settings.SWEEP_INTERVAL_SECONDS
     every = {entry["task"]: entry for entry in app.conf.beat_schedule.values()}
-    assert set(every) == SWEEPS | {GC}
+    assert set(every) == SWEEPS | {GC, RELAY, PRUNE}
     for name in SWEEPS:
         assert every[name]["schedule"] == interval
         assert every[name]["options"]["expires"] == interval
     # Housekeeping, not a verdict: the collection of long-offline runtimes, a tenth as often.
     assert every[GC]["schedule"] == every[GC]["options"]["expires"] == 10 * interval
+    assert every[PRUNE]["schedule"] == every[PRUNE]["options"]["expires"] == 10 * interval
+    # The events' catch-up: every few seconds, whatever the sweeps' interval.
+    relay_seconds = settings.EVENT_RELAY_INTERVAL_SECONDS
+    assert every[RELAY]["schedule"] == every[RELAY]["options"]["expires"] == relay_seconds
 
 
 def test_the_interval_comes_from_the_environment():
@@ -39,11 +44,11 @@ def test_the_interval_comes_from_the_environment():
         "from multica.celery_app import app; "
         "print(sorted({e['schedule'] for e in app.conf.beat_schedule.values()}))"
     )
-    env = {**os.environ, "SWEEP_INTERVAL_SECONDS": "7"}
+    env = {**os.environ, "SWEEP_INTERVAL_SECONDS": "7", "EVENT_RELAY_INTERVAL_SECONDS": "3"}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "[7, 70]"
+    assert out.stdout.strip() == "[3, 7, 70]"
 
 
 def sent(beat_app, count: int, timeout: float = 5.0) -> list:
@@ -72,9 +77,10 @@ def beat_errors(caplog) -> list[str]:
 
 @contextmanager
 def beat_on(broker_url: str) -> Iterator[tuple[Celery, Scheduler]]:
-    """Beat's scheduler, in this process, with both sweeps every second."""
+    """Beat's scheduler, in this process, with both sweeps (and nothing else) every second."""
     with app_on(broker_url) as beat_app:
-        beat_app.conf.beat_schedule = beat_schedule(1)
+        entries = beat_schedule(1).items()
+        beat_app.conf.beat_schedule = {k: e for k, e in entries if e["task"] in SWEEPS}
         scheduler = Scheduler(app=beat_app)
         try:
             yield beat_app, scheduler

@@ -138,3 +138,25 @@ def test_small_thresholds_for_tests_and_demos_are_valid():
     )
 
     assert run.returncode == 0, run.stderr
+
+
+# --- the WebSocket's settings -------------------------------------------------------------------
+
+
+LIMIT, EXPIRY = "WEBSOCKETS_PER_USER_MAX", "CHANNEL_GROUP_EXPIRY_SECONDS"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({LIMIT: "0"}, f"{LIMIT} must be greater than zero, got 0"),
+        ({LIMIT: "lots"}, f"{LIMIT} must be a whole number, got 'lots'"),
+        ({EXPIRY: "0"}, f"{EXPIRY} must be greater than zero, got 0"),
+    ],
+    ids=["limit-0", "limit-word", "expiry-0"],
+)
+def test_the_websockets_settings_stop_start_up_with_one_line(env, message):
+    run = manage_check(**env)
+
+    assert run.returncode != 0
+    assert run.stderr.strip() == f"configuration error: {message}"

@@ -16,7 +16,7 @@ from multica import web
 from runtimes.models import AgentRuntime
 from runtimes.tokens import issue_token
 from tests.helpers.db import database_url
-from tests.helpers.websockets import listen, session_cookie
+from tests.helpers.websockets import event_body, listen, session_cookie
 from tools.servers import BASE_DIR, daemon_post, production_env, web_process
 
 THREADS = 2
@@ -135,7 +135,7 @@ def test_a_change_made_over_http_reaches_the_workspaces_websocket(make, django_u
 
         [message] = listen(workspace.id, session_cookie(member), deregister, count=1)
 
-    assert message == {
+    assert event_body(message) == {
         "type": "daemon:register",
         "workspace_id": str(workspace.id),
         "actor_type": "system",

@@ -1,8 +1,9 @@
 """Fixtures for listening as a member: a workspace and a logged-in member's session cookie."""
 
 import pytest
+from channels.layers import channel_layers
 
-from realtime import receivers
+from outbox import relay
 from tests.helpers.websockets import session_cookie
 
 
@@ -18,4 +19,13 @@ def member(make, django_user_model):
 @pytest.fixture(autouse=True)
 def _channel_layer_fresh(monkeypatch):
     # A test that took the channel layer down must not leave the others skipping announcements.
-    monkeypatch.setattr(receivers, "_layer_down_until", 0.0)
+    monkeypatch.setattr(relay, "_layer_down_until", 0.0)
+
+
+@pytest.fixture(autouse=True)
+def _channel_layer_of_its_own():
+    # A layer of its own for each test, as for each daphne process: channels-redis keeps
+    # per-loop state once a receive is cancelled (see tests.helpers.websockets.listen).
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

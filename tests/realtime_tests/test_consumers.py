@@ -15,7 +15,7 @@ from runtimes.signals import runtimes_changed
 from sweeper.config import Rules
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
 from tasks.models import AgentTask
-from tests.helpers.websockets import communicator, listen, session_cookie
+from tests.helpers.websockets import communicator, event_body, listen, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,6 +30,13 @@ def sweep_tasks():
             dispatch_timeout=timedelta(seconds=300), running_timeout=timedelta(seconds=9000)
         )
     )
+
+
+def envelope_checked(messages: list[dict]) -> list[dict]:
+    """The messages without `seq` and `at`, once those are checked: seq 1, 2, ... in arrival
+    order (a fresh workspace)."""
+    assert [m["seq"] for m in messages] == list(range(1, len(messages) + 1))
+    return [event_body(m) for m in messages]
 
 
 def by_type(messages: list[dict]) -> dict[str, list[dict]]:
@@ -59,7 +66,7 @@ def test_member_receives_the_runtime_sweeps_events_with_exact_payloads(make, mem
     agent = make.agent(runtime, status="working")
     task = make.task(agent, status="running", age=10)
 
-    messages = listen(workspace.id, cookie, sweep_runtimes, count=3)
+    messages = envelope_checked(listen(workspace.id, cookie, sweep_runtimes, count=3))
 
     envelope = {"workspace_id": str(workspace.id), "actor_type": "system"}
     assert by_type(messages) == {
@@ -132,9 +139,10 @@ def test_daemon_api_runtime_changes_reach_members(make, member):
 
     def register():
         change = RuntimeChange(id=runtime.id, workspace_id=workspace.id)
-        runtimes_changed.send(sender=AgentRuntime, action="register", runtimes=[change])
+        with transaction.atomic():
+            runtimes_changed.send(sender=AgentRuntime, action="register", runtimes=[change])
 
-    (message,) = listen(workspace.id, cookie, register, count=1)
+    (message,) = envelope_checked(listen(workspace.id, cookie, register, count=1))
 
     assert message == {
         "type": "daemon:register",

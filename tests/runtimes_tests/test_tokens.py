@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from runtimes.models import DaemonToken
-from runtimes.tokens import authenticate, hash_token
+from runtimes.tokens import authenticate, hash_token, issue_token
 from tests.helpers.daemon_client import DaemonClient
 from tests.helpers.db import database_url, db_now
 
@@ -91,3 +91,47 @@ def test_the_command_line_shows_the_token_last_and_errors_on_one_line(make):
     assert bad.stdout == ""
     assert len(bad.stderr.strip().splitlines()) == 1
     assert bad.stderr.startswith("CommandError: no workspace ")
+
+
+@pytest.mark.django_db
+def test_a_huge_expiry_is_refused_before_anything_is_saved(make, admin_client):
+    workspace = make.workspace()
+
+    with pytest.raises(CommandError, match="--expires-in-days must be at most 3650, got 99999999"):
+        create_token("--workspace", str(workspace.id), "--expires-in-days", "99999999")
+
+    assert not DaemonToken.objects.exists()
+    assert admin_client.get("/admin/runtimes/daemontoken/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_longest_expiry_saves_and_lists(make, admin_client):
+    workspace = make.workspace()
+    create_token("--workspace", str(workspace.id), "--expires-in-days", "3650")
+    assert DaemonToken.objects.get().expires_at - db_now() >= timedelta(days=3650)
+    assert admin_client.get("/admin/runtimes/daemontoken/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_admin_neither_unrevokes_a_token_nor_moves_it(make, admin_client):
+    workspace, other = make.workspace("acme"), make.workspace("other")
+    token, raw = issue_token(workspace=workspace, name="laptop")
+    DaemonToken.objects.filter(pk=token.pk).update(revoked_at=db_now())
+    url = f"/admin/runtimes/daemontoken/{token.pk}/change/"
+
+    response = admin_client.post(
+        url, {"name": "renamed", "workspace": str(other.pk), "revoked_at_0": "", "expires_at_0": ""}
+    )
+
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert (token.name, token.workspace_id) == ("renamed", workspace.id)
+    assert token.revoked_at is not None
+    assert authenticate(raw) is None
+
+
+@pytest.mark.django_db
+def test_issuing_refuses_an_expiry_past_the_bound(make):
+    with pytest.raises(ValueError, match="within 3650 days"):
+        issue_token(workspace=make.workspace(), expires_in=timedelta(days=3651))
+    assert not DaemonToken.objects.exists()

@@ -5,6 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from django.db.models.functions import Now
 
 from runtimes.models import Agent, AgentRuntime
@@ -78,18 +79,21 @@ def test_chunks_commit_one_after_another(make, signal_log):
         make.runtime(seen_ago=600)
     seen_by_others = []
 
-    def count_offline_from_another_connection(sender, runtimes, **kwargs):
+    def count_offline_from_another_connection():
         thread, out = in_thread(lambda: AgentRuntime.objects.filter(status="offline").count())
         thread.join()
         seen_by_others.append(out[0])
 
+    def after_each_commit(sender, runtimes, **kwargs):
+        transaction.on_commit(count_offline_from_another_connection)
+
     from runtimes.signals import runtimes_went_offline
 
-    runtimes_went_offline.connect(count_offline_from_another_connection, weak=False)
+    runtimes_went_offline.connect(after_each_commit, weak=False)
     try:
         result = sweep_stale_runtimes(rules=RULES, chunk_size=10)
     finally:
-        runtimes_went_offline.disconnect(count_offline_from_another_connection)
+        runtimes_went_offline.disconnect(after_each_commit)
 
     assert len(result.runtimes_marked_offline) == 25
     assert seen_by_others == [10, 20, 25]  # each chunk visible to others as soon as it is done

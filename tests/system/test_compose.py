@@ -4,6 +4,7 @@ their commands (the ones README documents), dependencies, health checks, every s
 environment, and the proxy's routes."""
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -158,7 +159,9 @@ def test_the_proxy_sends_websockets_to_daphne_and_the_rest_to_the_web_process(co
     config = nginx_config(compose)
     upstreams = dict(re.findall(r"upstream (\w+) \{\s*server ([\w:]+);", config))
     assert upstreams == {"web": "web:8000", "ws": "ws:8001"}
-    served = web.arguments([])
+    # On loopback by default, on the container's network in compose (reached by the proxy).
+    assert (web.arguments([]).host, web.arguments([]).port) == ("127.0.0.1", 8000)
+    served = web.arguments(shlex.split(COMMANDS["web"])[3:])
     assert (served.host, served.port) == ("0.0.0.0", 8000)
     assert "-p 8001" in COMMANDS["ws"]
     routing = (BASE_DIR / "realtime" / "routing.py").read_text()

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from runtimes.models import AgentRuntime
 from tests.helpers.stack import production_stack
-from tests.helpers.websockets import session_cookie
+from tests.helpers.websockets import event_body, session_cookie
 from tools.servers import redis_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -88,7 +88,7 @@ def test_a_silent_runtimes_task_failure_reaches_a_members_browser(
             listen_until_failed(url, session_cookie(member), silent.id, alive.id, str(task.id))
         )
 
-    failed = messages[-1]
+    failed = event_body(messages[-1])
     error = failed["payload"].pop("error")
     assert error.startswith("runtime went offline: no heartbeat for "), error
     assert error.endswith(" s (stale 3 s + grace 0 s)"), error

@@ -7,7 +7,7 @@ from uuid import UUID
 from django.core.management.base import BaseCommand, CommandError
 
 from runtimes.models import Workspace
-from runtimes.tokens import issue_token
+from runtimes.tokens import MAX_EXPIRES_IN_DAYS, issue_token
 
 
 def positive_days(value: str) -> int:
@@ -17,6 +17,8 @@ def positive_days(value: str) -> int:
         raise CommandError(f"--expires-in-days must be a whole number, got {value!r}") from None
     if days <= 0:
         raise CommandError(f"--expires-in-days must be greater than zero, got {days}")
+    if days > MAX_EXPIRES_IN_DAYS:
+        raise CommandError(f"--expires-in-days must be at most {MAX_EXPIRES_IN_DAYS}, got {days}")
     return days
 
 

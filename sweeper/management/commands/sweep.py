@@ -61,7 +61,7 @@ class Command(BaseCommand):
         self, *, runtimes: bool, tasks: bool, dry_run: bool, release_brake: bool
     ) -> tuple[SweepResult, dict]:
         # A dry run is the real sweep in one transaction that is rolled back: it reports exactly
-        # what a sweep would change, and its after-commit announcements are dropped unsent. A
+        # what a sweep would change, and the events it recorded are rolled back with it. A
         # real run must not be wrapped: each chunk commits on its own.
         rules = Rules.from_settings()
         with transaction.atomic() if dry_run else nullcontext():
