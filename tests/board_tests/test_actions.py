@@ -9,7 +9,7 @@ from runtimes.models import AgentRuntime
 from tasks.models import AgentTask
 from tests.helpers.db import seconds_ago
 from tests.helpers.threads import together
-from tests.helpers.websockets import listen, session_cookie
+from tests.helpers.websockets import event_body, listen, session_cookie
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +136,8 @@ def test_the_actions_reach_the_workspaces_socket(make, member):
         retry(browser, task)
         dismiss(browser, gone)
 
-    queued, dismissed = listen(workspace.id, session_cookie(member), click_both, count=2)
+    messages = listen(workspace.id, session_cookie(member), click_both, count=2)
+    queued, dismissed = (event_body(m) for m in messages)
     new = AgentTask.objects.get(retry_of=task)
     assert queued == {
         "type": "task:queued",
