@@ -254,7 +254,7 @@ def main() -> None:
         os.environ["DATABASE_URL"] = postgres.url
         with django_database("_bench_fleet", keep=False) as url:
             closing(record_verdicts)
-            env = {**os.environ, **SETTINGS, "DATABASE_URL": url, "CELERY_BROKER_URL": broker.url}
+            env = servers.production_env(**SETTINGS, DATABASE_URL=url, CELERY_BROKER_URL=broker.url)
             print(
                 f"{args.daemons} daemons, heartbeat {HEARTBEAT} s, stale {STALE} s, a sweep every"
                 f" {INTERVAL} s, grace {GRACE} s (guards on), outage {args.outage:.0f} s,"

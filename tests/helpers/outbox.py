@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers
 from django.db import connections
 from django.test import override_settings
 
@@ -63,17 +63,19 @@ def group_listener(workspace_id) -> Iterator["GroupListener"]:
 
 class GroupListener:
     """A channel in a workspace's group, as a consumer's is, on an event loop of its own (the
-    channel layer's receive buffers belong to the loop that made them)."""
+    channel layer's receive buffers belong to the loop that made them, and so a layer of its own:
+    the shared one keeps locks bound to the loops of earlier tests)."""
 
     def __init__(self, workspace_id, runner: asyncio.Runner):
         self.group = group_name(workspace_id)
         self.runner = runner
-        self.channel = runner.run(get_channel_layer().new_channel())
+        self.layer = channel_layers.make_backend("default")
+        self.channel = runner.run(self.layer.new_channel())
         self.join()
 
     def join(self) -> None:
         """(Again, after a Redis restart lost the group.)"""
-        self.runner.run(get_channel_layer().group_add(self.group, self.channel))
+        self.runner.run(self.layer.group_add(self.group, self.channel))
 
     def events(self, count: int, timeout: float = 10) -> list[dict]:
         """The next `count` events, from as many batches as they came in."""
@@ -90,7 +92,7 @@ class GroupListener:
         events = []
         async with asyncio.timeout(timeout):
             while len(events) < count:
-                message = await get_channel_layer().receive(self.channel)
+                message = await self.layer.receive(self.channel)
                 assert message["type"] == relay.BATCH_MESSAGE_TYPE
                 events += message["events"]
         return events

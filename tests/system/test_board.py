@@ -81,6 +81,8 @@ class Fleet:
 
     def close(self) -> None:
         stop(self.process, timeout=5)
+        self.process.stdin.close()
+        self.process.stdout.close()
 
 
 def log_in(page, base: str, username: str) -> None:

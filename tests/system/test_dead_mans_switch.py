@@ -35,7 +35,11 @@ def sweeper_health(port: int) -> tuple[int, dict]:
 def wait_for_status(port: int, status: int, timeout: float = 30) -> dict:
     deadline = time.monotonic() + timeout
     while True:
-        answered, body = sweeper_health(port)
+        try:
+            answered, body = sweeper_health(port)
+        except (TimeoutError, urllib.error.URLError) as exc:
+            # The port is bound before daphne starts: it accepts, and answers once it is up.
+            answered, body = None, repr(exc)
         if answered == status:
             return body
         assert time.monotonic() < deadline, f"still {answered} {body}, waited for {status}"

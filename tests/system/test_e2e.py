@@ -46,6 +46,7 @@ async def listen_until_failed(url: str, cookie: str, silent, alive, task_id) -> 
     origin = "http://127.0.0.1"
     messages = []
     async with connect(url, origin=origin, additional_headers=headers, proxy=None) as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "sync:hello"
         await asyncio.to_thread(heartbeat, silent)
         deadline = time.monotonic() + 45
         while not any(m["payload"].get("task_id") == task_id for m in messages):

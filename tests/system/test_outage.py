@@ -8,11 +8,9 @@ them, no live runtime is marked offline and no task fails, and the three that re
 still found once the platform hears again (bench/fleet.py measures the same at scale)."""
 
 import asyncio
-import os
 import time
 
 import pytest
-from django.conf import settings
 
 from tests.helpers.db import database_url
 from tools.outages import (
@@ -24,7 +22,7 @@ from tools.outages import (
     verdicts_since,
     working_fleet,
 )
-from tools.servers import redis_server
+from tools.servers import production_env, redis_server
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,8 +69,7 @@ async def web_outage(platform: Platform):
 
 def test_a_web_outage_marks_no_live_runtime_offline_and_true_deaths_are_still_found(tmp_path):
     record_verdicts()
-    env = {**os.environ, **SETTINGS, "DATABASE_URL": database_url(),
-           "SECRET_KEY": settings.SECRET_KEY}  # fmt: skip
+    env = production_env(**SETTINGS, DATABASE_URL=database_url())
     try:
         with redis_server() as broker:
             platform = Platform({**env, "CELERY_BROKER_URL": broker.url}, tmp_path)

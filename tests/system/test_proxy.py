@@ -47,6 +47,8 @@ def test_http_reaches_the_web_process_and_websockets_reach_daphne_through_the_pr
             url = f"ws://127.0.0.1:{port}/ws/workspaces/{workspace.id}/events/"
             headers = {"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"}
             async with connect(url, additional_headers=headers) as socket:
+                hello = json.loads(await asyncio.wait_for(socket.recv(), 10))
+                assert hello["type"] == "sync:hello"
                 answer = await asyncio.to_thread(
                     daemon_post, port, "/api/daemon/heartbeat", heartbeat, token
                 )
