@@ -45,3 +45,4 @@ bench: $(INSTALLED) ## the benchmarks in bench/, each printing a table
 	$(LOCAL) $(PY) -m bench.events
 	$(LOCAL) $(PY) -m bench.admin
 	$(LOCAL) $(PY) -m bench.heartbeats
+	$(LOCAL) $(PY) -m bench.board

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 
-from board import events
 from board.http import (
     BadRequest,
     choices,
@@ -17,6 +16,7 @@ from board.http import (
     parse_uuid,
     time_and_id,
 )
+from outbox.replay import head_seq
 from runtimes import members
 from runtimes import selectors as runtime_reads
 from sweeper.config import Rules
@@ -31,7 +31,7 @@ FAILURE_REASONS = [r for r in AgentTask.FailureReason.values if r]
 
 @member_endpoint("GET")
 def runtimes(request: HttpRequest, workspace_id) -> JsonResponse:
-    seq = events.head_seq(workspace_id)  # before the rows: replay from it repeats, never skips
+    seq = head_seq(workspace_id)  # before the rows: replay from it repeats, never skips
     after = decode_cursor(request, 2)
     size = limit(request)
     rows = runtime_reads.runtimes_page(
@@ -51,7 +51,7 @@ def runtimes(request: HttpRequest, workspace_id) -> JsonResponse:
 
 @member_endpoint("GET")
 def tasks(request: HttpRequest, workspace_id) -> JsonResponse:
-    seq = events.head_seq(workspace_id)
+    seq = head_seq(workspace_id)
     statuses = choices(request, "status", STATUSES)
     reasons = choices(request, "failure_reason", FAILURE_REASONS)
     if len(reasons) > 1:

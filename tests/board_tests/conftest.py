@@ -1,6 +1,7 @@
-"""A member of a workspace, logged in."""
+"""A member of a workspace, logged in; no channel layer left to the next test."""
 
 import pytest
+from channels.layers import channel_layers
 
 
 @pytest.fixture
@@ -19,3 +20,11 @@ def workspace(make, member):
 def browser(client, member):
     client.force_login(member)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _no_channel_layer_left_behind():
+    # A socket test's channel layer holds locks of its own event loop, gone once it ends: the
+    # next test to announce from sync code would find them bound to a different loop.
+    yield
+    channel_layers.backends.clear()

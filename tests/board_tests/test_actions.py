@@ -9,6 +9,7 @@ from runtimes.models import AgentRuntime
 from tasks.models import AgentTask
 from tests.helpers.db import seconds_ago
 from tests.helpers.threads import together
+from tests.helpers.websockets import event_body, listen, session_cookie
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +121,37 @@ def test_dismiss_refuses_an_online_runtime(browser, make, workspace):
     assert answer.status_code == 409
     assert answer.json() == {"error": "runtime is online: only an offline runtime can be dismissed"}
     assert runtime_ids(browser, workspace) == [str(online.id)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_actions_reach_the_workspaces_socket(make, member):
+    workspace = make.workspace()
+    workspace.members.add(member)
+    task = failed_task(make, workspace)
+    gone = make.runtime(workspace, status="offline", seen_ago=600, daemon_id="gone")
+    browser = Client()
+    browser.force_login(member)
+
+    def click_both():
+        retry(browser, task)
+        dismiss(browser, gone)
+
+    messages = listen(workspace.id, session_cookie(member), click_both, count=2)
+    queued, dismissed = (event_body(m) for m in messages)
+    new = AgentTask.objects.get(retry_of=task)
+    assert queued == {
+        "type": "task:queued",
+        "workspace_id": str(workspace.id),
+        "actor_type": "system",
+        "payload": {
+            "task_id": str(new.id),
+            "agent_id": str(task.agent_id),
+            "issue_id": str(task.issue_id),
+            "runtime_id": str(task.runtime_id),
+            "status": "queued",
+            "retry_of": str(task.id),
+            "attempt": 2,
+        },
+    }
+    assert dismissed["type"] == "daemon:register"
+    assert dismissed["payload"] == {"action": "dismiss", "runtime_ids": [str(gone.id)]}

@@ -8,7 +8,9 @@ from django.db import connection
 from django.db.models.functions import Now
 from django.test.utils import CaptureQueriesContext
 
+from common.sql import fetch_one
 from runtimes.models import AgentRuntime
+from sweeper import state
 from tests.helpers.db import seconds_ago
 
 pytestmark = pytest.mark.django_db
@@ -166,3 +168,19 @@ def test_only_get_reads(browser, workspace):
     answer = browser.post(url(workspace, "runtimes"))
     assert answer.status_code == 405
     assert answer["Allow"] == "GET"
+
+
+def test_the_sweepers_brake_and_blindness_are_told(browser, workspace):
+    state.read()
+    state.engage_brake(online=40, stale=30)
+    braked = browser.get(url(workspace, "runtimes")).json()["sweeper"]
+    assert braked["braked"] is True
+    assert braked["message"].startswith("Mass-outage brake engaged: 30 of 40 runtimes")
+    state.release_brake(by="test")
+    state.silent_after(fetch_one("SELECT now() AS at").at)
+    blind = browser.get(url(workspace, "runtimes")).json()["sweeper"]
+    assert blind == {
+        "braked": False,
+        "blind": True,
+        "message": "No heartbeat heard from any daemon: nothing is judged until they are.",
+    }

@@ -148,9 +148,13 @@ def test_a_member_watches_the_fleet_live(make, django_user_model, tmp_path, brow
             assert page.evaluate("window.sameDocument")
             page.screenshot(path=ARTIFACTS / "2-daemon-died.png", full_page=True)
 
-            # The ASGI server restarts while the other daemon dies: the board fills the gap.
+            # The ASGI server restarts while the other daemon dies: the socket, reopened with
+            # ?after=, replays the gap; the board refetches no snapshot of the failures.
             other = fleet.kill_one()
             other_task = running_task_of(other)
+            requests, sockets = [], []
+            page.on("request", lambda request: requests.append(request.url))
+            page.on("websocket", lambda socket: sockets.append(socket.url))
             product.stop("web")
             page.wait_for_selector("#connection[data-state=reconnecting]")
             wait_until(lambda: AgentTask.objects.get(pk=other_task).status == "failed", 90)
@@ -159,6 +163,9 @@ def test_a_member_watches_the_fleet_live(make, django_user_model, tmp_path, brow
             page.wait_for_selector(f'[data-runtime-id="{other}"][data-status=offline]')
             page.wait_for_selector("#connection[data-state=live]", timeout=SLOW)
             assert page.evaluate("window.sameDocument")
+            assert sockets
+            assert all("/events/?after=" in url for url in sockets)
+            assert not [url for url in requests if "status=failed" in url]
 
             # Retry queues one new attempt; Dismiss hides the runtime gone for good.
             page.click(f'#failures [data-task-id="{task}"] button')
