@@ -11,6 +11,7 @@ the DATABASE_URL server, created, migrated and dropped at the end unless --keep.
 """
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from websockets.exceptions import ConnectionClosed
 
 from bench.common import arguments, django_database, serving
 
-FRAME = "x" * 1024
+# Valid JSON: what a consumer that decodes frames decodes without failing on the first.
+FRAME = json.dumps({"pad": "x" * 1012})
 
 
 def rss_mb(pid: int) -> float:
@@ -47,15 +49,16 @@ async def flood(url: str, cookie: str, frames: int, seconds: float) -> tuple[int
     """(frames sent before the server closed, its close code; None if it never did)."""
     headers = {"Cookie": f"sessionid={cookie}"}
     async with connect(url, origin="http://127.0.0.1", additional_headers=headers) as ws:
-        await ws.recv()  # sync:hello: the socket is live
+        await asyncio.sleep(0.5)  # accepted and joined
         deadline = time.monotonic() + seconds
         sent = 0
         try:
             while sent < frames and time.monotonic() < deadline:
                 await ws.send(FRAME)
                 sent += 1
-            # The close, if the server closes; an idle client just waits a second.
-            await asyncio.wait_for(ws.recv(), timeout=seconds if frames else 1)
+            # Until the close, if the server closes; an idle client just waits a second.
+            while True:
+                await asyncio.wait_for(ws.recv(), timeout=seconds if frames else 1)
         except (ConnectionClosed, TimeoutError):
             pass
         return sent, ws.close_code
