@@ -52,7 +52,13 @@ EMPTY = "TRUNCATE workspace, agent_runtime, agent, agent_task, sweeper_state CAS
 def statements(ids: list[UUID], agents: list[UUID]) -> dict[str, tuple[str, dict]]:
     """Each statement with the parameters a sweep's first chunk of the outage gives it."""
     grace = {"grace": timedelta(0), "judge_stale": True, "stale_after": STALE}
-    stuck = {"dispatch_timeout": STALE, "running_timeout": STALE, "limit": CHUNK}
+    stuck = {
+        "dispatch_timeout": STALE,
+        "running_timeout": STALE,
+        "max_running": timedelta(days=1),
+        "orphan_grace": timedelta(seconds=30),
+        "limit": CHUNK,
+    }
     return {
         "state READ": (state.READ, {}),
         "fleet HEARING": (fleet.HEARING, {"enough": 20}),
