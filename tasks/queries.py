@@ -63,7 +63,9 @@ RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, doomed.workspace_id, t.fai
 # - dispatched past the dispatch timeout;
 # - running past the running timeout, unless its daemon vouches for it (`leased`: its
 #   heartbeats list it); then only past the maximum running time;
-# - live, but no longer listed by its daemon's heartbeats for the orphan grace (`orphaned`).
+# - live, but no longer listed by its daemon's heartbeats for the orphan grace (`orphaned`),
+#   while its runtime is online: an offline runtime's daemon sends no list, and its tasks are
+#   for the reconnect grace and the mass-outage brake to judge.
 FAIL_STUCK_TASKS = f"""
 WITH stuck_dispatched AS (
     SELECT id FROM agent_task
@@ -95,6 +97,8 @@ WITH stuck_dispatched AS (
     WHERE status IN {ACTIVE} AND unlisted_since < now() - %(orphan_grace)s
       AND dispatched_at < now() - %(orphan_grace)s
       AND id NOT IN (SELECT id FROM timed_out)
+      AND EXISTS (SELECT 1 FROM agent_runtime AS r
+                  WHERE r.id = agent_task.runtime_id AND r.status = 'online')
     ORDER BY unlisted_since
     LIMIT %(limit)s - (SELECT count(*) FROM timed_out)
     FOR UPDATE SKIP LOCKED
@@ -112,6 +116,8 @@ WHERE t.id = stuck.id
           OR (t.status = 'running' AND t.started_at < now() - CASE
               WHEN t.leased THEN %(max_running)s ELSE %(running_timeout)s END)
       ELSE t.status IN {ACTIVE} AND t.unlisted_since < now() - %(orphan_grace)s
+          AND EXISTS (SELECT 1 FROM agent_runtime AS r
+                      WHERE r.id = t.runtime_id AND r.status = 'online')
   END
 -- The workspace by a primary-key probe per failed task: joined instead, a chunk of 1,000 let
 -- the planner hash the whole runtime table, which grows with every runtime ever registered.

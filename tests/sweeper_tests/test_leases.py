@@ -170,3 +170,21 @@ def test_a_bad_list_is_refused_and_changes_nothing(daemon, make, runtime, leases
 
     assert (response.status_code, response.json()) == (400, {"error": message})
     assert lease(task) == (False, False)
+
+
+def test_an_offline_runtimes_unlisted_task_is_left_to_the_grace_and_the_brake(
+    daemon, make, runtime
+):
+    # A heartbeat that crossed a claim left the new task unlisted; then the daemon went silent.
+    # Its runtime is offline: whether its tasks fail is for the reconnect grace and the brake
+    # to say, not for a list that no daemon is sending any more.
+    task = make.task(make.agent(runtime), status="dispatched", age=60)
+    beat(daemon, runtime, [])
+    age(task, unlisted=60)
+    type(runtime).objects.filter(pk=runtime.pk).update(
+        status="offline", offline_at=seconds_ago(40), offline_reason="stale"
+    )
+
+    assert failed_by_the_sweep() == {}
+    type(runtime).objects.filter(pk=runtime.pk).update(status="online", offline_at=None)
+    assert failed_by_the_sweep() == {task.id: "orphaned"}
