@@ -89,7 +89,8 @@ def beat_on(broker_url: str) -> Iterator[tuple[Celery, Scheduler]]:
 
 
 def test_beat_sends_both_sweeps_to_the_broker_with_an_expiry():
-    with beat_on(settings.REDIS_URL) as (beat_app, scheduler):
+    # A broker of this test's own: no worker of another test can take the messages first.
+    with redis_server() as broker, beat_on(broker.url) as (beat_app, scheduler):
         tick_for(scheduler, 1.3)
         messages = sent(beat_app, 2)
 

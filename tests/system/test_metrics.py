@@ -51,9 +51,13 @@ def test_metrics_show_what_a_real_workers_sweep_did(make, tmp_path):
     with redis_server() as broker, production_stack(tmp_path, broker.url, SWEEPING) as stack:
         deadline = time.monotonic() + 90
         while True:
-            with suppress(TimeoutError, URLError):  # a busy machine: ask again
+            # A busy machine: ask again. The chunk's counts commit before the sweep's duration,
+            # which is recorded once the whole sweep is done (KeyError until then).
+            with suppress(TimeoutError, URLError, KeyError):
                 scraped = scrape(stack.port)
-                if value(scraped, "multica_tasks_failed_total", reason="runtime_offline"):
+                if value(scraped, "multica_tasks_failed_total", reason="runtime_offline") and value(
+                    scraped, "multica_sweep_duration_seconds_count", sweep="runtimes"
+                ):
                     break
             assert time.monotonic() < deadline, "no sweep counted in time"
             time.sleep(0.3)
