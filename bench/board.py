@@ -15,10 +15,8 @@ from __future__ import annotations
 import sys
 from uuid import UUID
 
-from django.db import connection
-
-from bench.common import VACUUM, World, arguments, django_database, fill, fill_tasks
-from bench.explain import blocks
+from bench.common import VACUUM, World, fill, fill_tasks
+from bench.explain import blocks, explain_at_sizes
 from common.sql import fetch, fetch_one
 from runtimes.selectors import RUNTIMES_PAGE
 from tasks import selectors
@@ -113,20 +111,10 @@ def measure(size: int, show: bool) -> dict[str, tuple[int, float]]:
 
 
 def main() -> None:
-    parser = arguments(__doc__)
-    parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--plans", action="store_true", help="print each plan to stderr")
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
-    with django_database("_bench_board", keep=args.keep):
-        results = [measure(size, args.plans) for size in sizes]
-        connection.close()
-    head = "".join(f"{f'{s:,} rt blocks':>18}{'ms':>8}" for s in sizes)
-    print(f"\n{'statement (workspace 1 of ' + str(WORKSPACES) + ')':<42}{head}{'growth':>9}")
-    for name in results[0]:
-        cells = "".join(f"{r[name][0]:>18,}{r[name][1]:>8.2f}" for r in results)
-        growth = results[-1][name][0] / max(1, results[0][name][0])
-        print(f"{name:<42}{cells}{growth:>8.2f}x")
+    explain_at_sizes(
+        __doc__, "_bench_board", "10000,100000", measure,
+        title=f"statement (workspace 1 of {WORKSPACES})", unit="rt",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

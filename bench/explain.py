@@ -16,7 +16,14 @@ from uuid import UUID
 
 from django.db import connection, transaction
 
-from bench.common import VACUUM, arguments, django_database, fill, fill_tasks
+from bench.common import (
+    VACUUM,
+    arguments,
+    close_django_connections,
+    django_database,
+    fill,
+    fill_tasks,
+)
 from bench.sweep_worlds import OUTAGE, WORKING, worlds
 from common.sql import fetch
 from runtimes import fleet
@@ -157,6 +164,7 @@ def explain_at_sizes(doc: str, suffix: str, sizes: str, measure, *, title: str, 
     sizes = [int(s) for s in args.sizes.split(",")]
     with django_database(suffix, keep=args.keep):
         results = [measure(size, args.plans) for size in sizes]
+        close_django_connections()  # before the scratch database is dropped
     head = "".join(f"{f'{s:,} {unit} blocks':>18}{'ms':>8}" for s in sizes)
     print(f"\n{title:<42}{head}{'growth':>9}")
     for name in results[0]:
