@@ -3,9 +3,10 @@
     DATABASE_URL=postgres://... REDIS_URL=redis://... python -m bench.events [--events N] [--keep]
 
 A real daphne serves multica.asgi; a real WebSocket client, logged in with a real session
-cookie as a member, listens. In this process, a worker-like thread commits changes the way a
-sweep does: their events are recorded in the outbox inside the transaction and relayed right
-after commit. Measured:
+cookie as a member, listens. Changes are committed the way a sweep does, by a thread of this
+process for the idle latency and by a process of its own, as a worker is, for the mass outage
+and the backlog: their events are recorded in the outbox inside the transaction and relayed
+right after commit. Measured:
 - commit to socket, one event a transaction, idle (p50, p95), against one bare `group_send`;
 - a mass outage: `--events` task failures signalled a chunk a transaction, and the real sweep
   failing as many tasks, until the listener has every one; against one `group_send` an event;
@@ -18,6 +19,7 @@ of REDIS_URL.
 
 import asyncio
 import json
+import multiprocessing
 import statistics
 import threading
 import time
@@ -26,7 +28,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import channel_layers, get_channel_layer
 from django.db import connection, transaction
 from django.utils import timezone
 from websockets.asyncio.client import connect
@@ -79,7 +81,7 @@ def one_by_one(workspace, count: int):
         layer = get_channel_layer()
         for task in tasks:
             event = wire.event("task:failed", task.workspace_id, wire.task_payload(task))
-            message = {"type": BATCH_MESSAGE_TYPE, "events": [event]}
+            message = {"type": BATCH_MESSAGE_TYPE, "events": [wire.frame(event)]}
             async_to_sync(layer.group_send)(wire.group_name(task.workspace_id), message)
 
     return send, {str(task.id) for task in tasks}
@@ -141,13 +143,24 @@ def socket_session(url: str, cookie: str):
 async def measure(url: str, cookie: str, send, expected: set[str]) -> float:
     """Seconds from the start of `send` until the listener has every expected task's event."""
     async with socket_session(url, cookie) as ws:
+        child = multiprocessing.get_context("fork").Process(target=in_child, args=(send,))
         started = time.perf_counter()
-        # A thread with no event loop of its own, like a Celery worker's.
-        threading.Thread(target=send, daemon=True).start()
-        while expected:
-            message = json.loads(await asyncio.wait_for(ws.recv(), timeout=120))
-            expected.discard(task_id(message))
-        return time.perf_counter() - started
+        child.start()
+        async with asyncio.timeout(120):
+            async for text in ws:
+                expected.discard(task_id(json.loads(text)))
+                if not expected:
+                    break
+        elapsed = time.perf_counter() - started
+        child.join()
+        return elapsed
+
+
+def in_child(send) -> None:
+    """`send` in a process of its own, as a worker is: the listener, like a browser, is not in
+    the same process, and does not share its interpreter lock."""
+    channel_layers.backends.clear()  # the parent's connections are the parent's
+    send()
 
 
 async def latencies(url: str, cookie: str, workspace, runs: int, *, outbox: bool) -> list[float]:
@@ -168,7 +181,7 @@ async def latencies(url: str, cookie: str, workspace, runs: int, *, outbox: bool
 
 def one_by_one_sender(task):
     event = wire.event("task:failed", task.workspace_id, wire.task_payload(task))
-    message = {"type": BATCH_MESSAGE_TYPE, "events": [event]}
+    message = {"type": BATCH_MESSAGE_TYPE, "events": [wire.frame(event)]}
     return lambda: async_to_sync(get_channel_layer().group_send)(
         wire.group_name(task.workspace_id), message
     )
@@ -211,6 +224,7 @@ def main() -> None:
         committed = asyncio.run(latencies(url, cookie, workspace, runs, outbox=True))
         for name, prepare, count in ways:
             send, expected = prepare(workspace, count)
+            connection.close()  # the process that sends gets a connection of its own
             rows.append((name, count, asyncio.run(measure(url, cookie, send, expected))))
     print_latency([("bare group_send", bare), ("commit, outbox relay", committed)])
     print_table(rows)

@@ -21,17 +21,18 @@ WORKSPACES = 100
 NEW = 1000  # a mass outage's chunk, recorded and not yet numbered
 # Published history, spread over workspaces and the last day, seq per workspace.
 HISTORY = """
-INSERT INTO outbox_event (workspace_id, seq, type, actor_type, payload, at, published_at)
+INSERT INTO outbox_event (workspace_id, seq, type, actor_type, payload, at)
 SELECT md5('ws' || mod(k, %(workspaces)s))::uuid, k / %(workspaces)s + 1, 'agent:status',
        'system', '{"agent_id": "x", "status": "idle"}',
-       now() - interval '20 hours' * (1 - k::float / %(size)s), now()
+       now() - interval '20 hours' * (1 - k::float / %(size)s)
 FROM generate_series(0, %(size)s - 1) AS k;
-INSERT INTO outbox_head (workspace_id, seq)
-SELECT workspace_id, max(seq) FROM outbox_event GROUP BY workspace_id
+INSERT INTO outbox_head (workspace_id, seq, published_seq)
+SELECT workspace_id, max(seq), max(seq) FROM outbox_event GROUP BY workspace_id
 """
 
 
-def statements(workspace_id: str, head: int) -> dict[str, tuple[str, dict]]:
+def statements(workspace_ids: list[str], head: int) -> dict[str, tuple[str, dict]]:
+    workspace_id = workspace_ids[0]
     payloads = [json.dumps({"agent_id": str(uuid.uuid4()), "status": "idle"})] * NEW
     return {
         "RECORD (a chunk)": (
@@ -45,7 +46,12 @@ def statements(workspace_id: str, head: int) -> dict[str, tuple[str, dict]]:
         ),
         "ANY_NEW": (queries.ANY_NEW, {}),
         "NUMBER_NEW": (queries.NUMBER_NEW, {"limit": 5000}),
+        "PENDING": (queries.PENDING, {}),
         "UNPUBLISHED": (queries.UNPUBLISHED, {"limit": 5000}),
+        "MARK_PUBLISHED (every workspace)": (
+            queries.MARK_PUBLISHED,
+            {"workspace_ids": workspace_ids, "seqs": [head] * len(workspace_ids)},
+        ),
         "HEAD_SEQ": (queries.HEAD_SEQ, {"workspace_id": workspace_id}),
         "OLDEST_SEQ": (queries.OLDEST_SEQ, {"workspace_id": workspace_id}),
         "EVENTS_AFTER (a page near the head)": (
@@ -61,17 +67,18 @@ def measure(size: int, show: bool) -> dict[str, tuple[int, float]]:
     fetch("TRUNCATE outbox_event, outbox_head")
     fetch(HISTORY, size=size, workspaces=WORKSPACES)
     fetch("VACUUM ANALYZE outbox_event, outbox_head")
-    head = fetch("SELECT workspace_id, seq FROM outbox_head ORDER BY workspace_id LIMIT 1")[0]
-    workspace_id = str(head.workspace_id)
+    heads = fetch("SELECT workspace_id, seq FROM outbox_head ORDER BY workspace_id")
     out = {}
     with transaction.atomic():
         # The live work: a chunk recorded, and a backlog numbered but not published.
-        live = statements(workspace_id, head.seq)
+        live = statements([str(h.workspace_id) for h in heads], heads[0].seq)
         fetch(live["RECORD (a chunk)"][0], **live["RECORD (a chunk)"][1])
-        fetch(
-            "UPDATE outbox_event SET published_at = NULL WHERE id IN"
-            " (SELECT id FROM outbox_event WHERE seq IS NOT NULL ORDER BY id DESC LIMIT 500)"
-        )
+        fetch("UPDATE outbox_head SET published_seq = seq - %(behind)s", behind=500 // WORKSPACES)
+        # The admin's "not yet" filter, a page of it, newest first.
+        from outbox.models import Event  # models need django.setup() first
+
+        page = Event.objects.unpublished().order_by("-id")[:100]
+        live["admin: not yet published (a page)"] = page.query.sql_with_params()
         for name, (sql, params) in live.items():
             with transaction.atomic():
                 out[name] = blocks(sql, params, show)

@@ -6,7 +6,7 @@ import uuid
 
 from django.contrib import admin
 from django.db.models import DurationField, ExpressionWrapper, F
-from django.db.models.functions import Coalesce, Now
+from django.db.models.functions import Now
 
 from common.admin import EstimatedCountPaginator, ReadOnly, human_duration
 from common.sql import fetch_one
@@ -35,14 +35,16 @@ class PublishedFilter(admin.SimpleListFilter):
         return [("yes", "published"), ("no", "not yet")]
 
     def queryset(self, request, queryset):
-        if self.value() in ("yes", "no"):
-            return queryset.filter(published_at__isnull=self.value() == "no")
+        if self.value() == "yes":
+            return queryset.published()
+        if self.value() == "no":
+            return queryset.unpublished()
         return queryset
 
 
 @admin.register(Event)
 class EventAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("seq", "type", "workspace_id", "at", "published_at", "lag")
+    list_display = ("seq", "type", "workspace_id", "at", "published", "lag")
     list_filter = (TypeFilter, PublishedFilter)
     search_help_text = "A workspace's id"
     search_fields = ("workspace_id",)  # see get_search_results
@@ -52,11 +54,9 @@ class EventAdmin(ReadOnly, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
 
     def get_queryset(self, request):
-        # Published: how long it took; not yet: how long it has waited (database clock).
-        lag = ExpressionWrapper(
-            Coalesce(F("published_at"), Now()) - F("at"), output_field=DurationField()
-        )
-        return super().get_queryset(request).annotate(lag=lag)
+        # How long it has waited so far (database clock), shown while it is not published.
+        waited = ExpressionWrapper(Now() - F("at"), output_field=DurationField())
+        return super().get_queryset(request).with_published().annotate(waited=waited)
 
     def get_search_results(self, request, queryset, search_term):
         """A workspace's events: the term is its id (anything else finds nothing)."""
@@ -68,10 +68,13 @@ class EventAdmin(ReadOnly, admin.ModelAdmin):
             return queryset.none(), False
         return queryset.filter(workspace_id=workspace_id), False
 
+    @admin.display(description="published", boolean=True)
+    def published(self, event: Event) -> bool:
+        return event.is_published
+
     @admin.display(description="lag")
     def lag(self, event: Event) -> str:
-        waited = human_duration(event.lag)
-        return waited if event.published_at else f"waiting {waited}"
+        return "" if event.is_published else f"waiting {human_duration(event.waited)}"
 
     def changelist_view(self, request, extra_context=None):
         backlog = fetch_one(queries.LAG)

@@ -8,9 +8,13 @@ and numbered, later; no reader ever skips a row because of a cursor moved past i
 
 Each step is two transactions under the lock: the first numbers new rows and commits, so a
 `seq` once published is never given again; the second publishes what is numbered and not yet
-published, in `seq` order, and marks it. A step that cannot publish (channel layer down) leaves
-the rows numbered, in order, for the next step. A crash between publishing and marking
-publishes a batch twice, with the same `seq`s; clients drop what they have by `seq`.
+published, in `seq` order, and moves each workspace's watermark (outbox_head.published_seq)
+past it. Usually that is exactly what the first numbered, and its rows are published as the
+numbering returned them; what an earlier step left (a failed publish, another relay between the
+two transactions) is read from the outbox first. A step that cannot publish (channel layer
+down) leaves the rows numbered, in order, for the next step. A crash between publishing and
+moving the watermark publishes a batch twice, with the same `seq`s; clients drop what they have
+by `seq`.
 
 It runs right after each commit that recorded events (the fast path, `relay_after_commit`) and
 every few seconds from beat (`relay`, realtime.tasks). Only one process relays at a time; the
@@ -32,7 +36,7 @@ from redis.exceptions import RedisError
 
 from common.sql import execute, fetch, fetch_one
 from outbox import queries
-from outbox.wire import group_name, to_wire
+from outbox.wire import group_name, to_frame
 
 logger = logging.getLogger(__name__)
 
@@ -93,18 +97,43 @@ def _step(*, skip_if_down: bool) -> RelayResult:
     with transaction.atomic():
         if not _locked():
             return RelayResult(busy=True)
-        numbered = execute(queries.NUMBER_NEW, limit=STEP_SIZE)
+        numbered = fetch(queries.NUMBER_NEW, limit=STEP_SIZE)
     with transaction.atomic():
         # Another relay may have come between: it published in order, as this one does.
         if not _locked():
-            return RelayResult(numbered=numbered, busy=True)
-        rows = fetch(queries.UNPUBLISHED, limit=STEP_SIZE)
-        if not rows:
-            return RelayResult(numbered=numbered)
-        if not publish([to_wire(row) for row in rows], skip_if_down=skip_if_down):
-            return RelayResult(numbered=numbered, failed=True)
-        execute(queries.MARK_PUBLISHED, ids=[row.id for row in rows])
-        return RelayResult(numbered=numbered, published=len(rows))
+            return RelayResult(numbered=len(numbered), busy=True)
+        pending = fetch(queries.PENDING)
+        if not pending:
+            return RelayResult(numbered=len(numbered))
+        if _is_all_pending(numbered, pending):
+            rows = numbered
+        else:
+            rows = fetch(queries.UNPUBLISHED, limit=STEP_SIZE)
+        rows.sort(key=_stream_order)
+        frames = [(row.workspace_id, to_frame(row)) for row in rows]
+        if not publish(frames, skip_if_down=skip_if_down):
+            return RelayResult(numbered=len(numbered), failed=True)
+        last = {row.workspace_id: row.seq for row in rows}  # rows are in seq order
+        execute(queries.MARK_PUBLISHED, workspace_ids=list(last), seqs=list(last.values()))
+        return RelayResult(numbered=len(numbered), published=len(rows))
+
+
+def _is_all_pending(rows: list, pending: list) -> bool:
+    """Whether `rows` are exactly the events between the pending heads' watermarks and heads."""
+    ranges = {head.workspace_id: (head.published_seq, head.seq) for head in pending}
+    if len(rows) != sum(top - low for low, top in ranges.values()):
+        return False
+    # `seq`s are unique in a workspace: as many rows as the ranges hold, each inside its range.
+    no_range = (0, 0)
+    return all(
+        low < row.seq <= top
+        for row in rows
+        for low, top in [ranges.get(row.workspace_id, no_range)]
+    )
+
+
+def _stream_order(row) -> tuple:
+    return (row.workspace_id, row.seq)
 
 
 def _locked() -> bool:
@@ -112,32 +141,33 @@ def _locked() -> bool:
     return fetch_one(queries.TRY_RELAY_LOCK, space=LOCK_SPACE, key=LOCK_KEY).acquired
 
 
-def publish(events: list[dict], *, skip_if_down: bool = False) -> bool:
-    """Sends `events` (in `seq` order within each workspace) to their groups, batched. Never
-    raises and never takes longer than PUBLISH_TIMEOUT_SECONDS; whether they were sent."""
+def publish(frames: list[tuple], *, skip_if_down: bool = False) -> bool:
+    """Sends `frames`, (workspace id, frame) pairs in `seq` order within each workspace, to
+    their groups, batched. Never raises and never takes longer than PUBLISH_TIMEOUT_SECONDS;
+    whether they were sent."""
     global _layer_down_until
     if skip_if_down and time.monotonic() < _layer_down_until:
-        logger.warning("outbox.publish_skipped", extra={"events": len(events)})
+        logger.warning("outbox.publish_skipped", extra={"events": len(frames)})
         return False
     try:
-        async_to_sync(_send)(list(batches(events)))
+        async_to_sync(_send)(list(batches(frames)))
     except (TimeoutError, OSError, RedisError) as exc:
         _layer_down_until = time.monotonic() + RETRY_AFTER_SECONDS
-        logger.error("outbox.publish_failed", extra={"events": len(events), "error": repr(exc)})
+        logger.error("outbox.publish_failed", extra={"events": len(frames), "error": repr(exc)})
         return False
     except Exception:
         # A bug, not an outage: worth a traceback, and no reason to pause publishing.
-        logger.exception("outbox.publish_failed", extra={"events": len(events)})
+        logger.exception("outbox.publish_failed", extra={"events": len(frames)})
         return False
     _layer_down_until = 0.0
     return True
 
 
-def batches(events: Iterable[dict]) -> Iterator[tuple[str, dict]]:
-    """(group, channel-layer message) pairs, each message a batch of one workspace's events."""
+def batches(frames: Iterable[tuple]) -> Iterator[tuple[str, dict]]:
+    """(group, channel-layer message) pairs, each message a batch of one workspace's frames."""
     by_group = defaultdict(list)
-    for item in events:
-        by_group[group_name(item["workspace_id"])].append(item)
+    for workspace_id, item in frames:
+        by_group[group_name(workspace_id)].append(item)
     for group, items in by_group.items():
         for start in range(0, len(items), EVENTS_PER_MESSAGE):
             chunk = items[start : start + EVENTS_PER_MESSAGE]

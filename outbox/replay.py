@@ -5,7 +5,7 @@ from uuid import UUID
 
 from common.sql import fetch, fetch_one
 from outbox import queries
-from outbox.wire import to_wire
+from outbox.wire import to_frame
 
 
 def head_seq(workspace_id: UUID | str) -> int:
@@ -16,9 +16,9 @@ def head_seq(workspace_id: UUID | str) -> int:
 
 def events_after(workspace_id: UUID | str, after: int, limit: int) -> list[dict]:
     """Up to `limit` of the workspace's numbered events with `seq > after`, in `seq` order, as
-    their WebSocket messages."""
+    frames (outbox.wire.to_frame)."""
     rows = fetch(queries.EVENTS_AFTER, workspace_id=str(workspace_id), after=after, limit=limit)
-    return [to_wire(row) for row in rows]
+    return [to_frame(row) for row in rows]
 
 
 def oldest_seq(workspace_id: UUID | str) -> int | None:

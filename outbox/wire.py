@@ -2,8 +2,9 @@
 
     {"seq": N, "type", "workspace_id", "actor_type", "payload", "at": "<ISO 8601>"}
 
-`event()` builds what a change records (the relay adds `seq`, the database `at`); `to_wire()`
-turns a stored row back into the message."""
+`event()` builds what a change records (the relay adds `seq`, the database `at`). The relay
+and the replay read a stored event back as a frame (`to_frame()`): its message as the JSON text
+a socket sends as it is, with the `seq` the socket orders it by."""
 
 import json
 from uuid import UUID
@@ -54,17 +55,28 @@ def queued_payload(task) -> dict:
     }
 
 
-def to_wire(row) -> dict:
-    """A stored event (a row with the columns of WIRE_COLUMNS) as its WebSocket message."""
-    return {
-        "seq": row.seq,
-        "type": row.type,
-        "workspace_id": str(row.workspace_id),
-        "actor_type": row.actor_type,
-        "payload": json.loads(row.payload),
-        "at": row.at.isoformat(),
-    }
+def frame_columns(alias: str) -> str:
+    """A stored event of the table `alias` as its frame's columns: its workspace, its `seq`,
+    and its message as JSON text, `at` in ISO 8601 (the session's time zone, UTC)."""
+    return (
+        f"{alias}.workspace_id, {alias}.seq, json_build_object("
+        f"'seq', {alias}.seq, 'type', {alias}.type, 'workspace_id', {alias}.workspace_id,"
+        f" 'actor_type', {alias}.actor_type, 'payload', {alias}.payload, 'at', {alias}.at"
+        f")::text AS text"
+    )
 
 
-# The payload as text, parsed here: what the driver makes of jsonb is the backend's choice.
-WIRE_COLUMNS = "seq, type, workspace_id, actor_type, payload::text AS payload, at"
+def to_frame(row) -> dict:
+    """A stored event (a row of `frame_columns`) as a frame: its message, encoded once by the
+    database for every socket that sends it, and the `seq` a socket orders it by."""
+    return {"seq": row.seq, "text": row.text}
+
+
+def frame(message: dict) -> dict:
+    """A message built here as a frame (`seq` None unless the message has one)."""
+    return {"seq": message.get("seq"), "text": json.dumps(message)}
+
+
+def message_of(frame_: dict) -> dict:
+    """The message a frame sends."""
+    return json.loads(frame_["text"])

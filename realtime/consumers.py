@@ -4,7 +4,8 @@ One socket is one `WorkspaceEventsConsumer`. It is listen-only: the first frame 
 closes it (1008), unread. Three tasks feed one queue, which the socket's main loop takes in
 order, so only that loop ever writes to the socket:
 - the client's side: a frame, or the client leaving;
-- the channel layer: batches of events for the workspace's group;
+- the channel layer: batches of event frames for the workspace's group (outbox.wire: each
+  event's message as JSON text, encoded once for every socket that sends it);
 - a tick every interval: access rechecked, membership and the user's slot renewed, and a
   catch-up from the outbox.
 
@@ -187,11 +188,11 @@ class WorkspaceEventsConsumer:
             if len(page) < stream.PAGE_SIZE:
                 return
 
-    async def _deliver(self, events: list[dict]) -> None:
-        for item in events:
-            seq = item.get("seq")
+    async def _deliver(self, frames: list[dict]) -> None:
+        for item in frames:
+            seq = item["seq"]
             if seq is None:  # not of the outbox's stream (none is, today): as it came
-                await self._send_json(item)
+                await self._send_text(item["text"])
                 continue
             if seq > self.last_seq + 1:
                 await self._fill_gap(seq - 1)
@@ -216,10 +217,13 @@ class WorkspaceEventsConsumer:
 
     async def _send_event(self, item: dict) -> None:
         self.last_seq = item["seq"]
-        await self._send_json(item)
+        await self._send_text(item["text"])
 
     async def _send_json(self, message: dict) -> None:
-        await self.send({"type": "websocket.send", "text": json.dumps(message)})
+        await self._send_text(json.dumps(message))
+
+    async def _send_text(self, text: str) -> None:
+        await self.send({"type": "websocket.send", "text": text})
 
     # --- Every interval ---------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from channels.layers import channel_layers
 from django.db import connections
 from django.test import override_settings
 
-from outbox import relay
-from outbox.wire import group_name
+from outbox import relay, replay
+from outbox.wire import group_name, message_of
 
 
 @contextmanager
@@ -94,5 +94,14 @@ class GroupListener:
             while len(events) < count:
                 message = await self.layer.receive(self.channel)
                 assert message["type"] == relay.BATCH_MESSAGE_TYPE
-                events += message["events"]
+                events += [message_of(item) for item in message["events"]]
         return events
+
+
+def replayed(workspace_id, after: int, limit: int) -> list[dict]:
+    """The messages `replay.events_after` gives a socket to send, each checked to carry the
+    `seq` its frame is ordered by."""
+    frames = replay.events_after(workspace_id, after, limit)
+    messages = [message_of(item) for item in frames]
+    assert [m["seq"] for m in messages] == [item["seq"] for item in frames]
+    return messages

@@ -60,7 +60,7 @@ async def assert_next_is_a_sentinel(workspace_id, socket: WebsocketCommunicator)
     workspace's group) and checks it is the next message: whatever the action sent was sent
     before it, so a surplus message would have come first, however late it was delivered."""
     sentinel = wire.event("test:sentinel", workspace_id, {"nonce": uuid.uuid4().hex})
-    message = {"type": BATCH_MESSAGE_TYPE, "events": [sentinel]}
+    message = {"type": BATCH_MESSAGE_TYPE, "events": [wire.frame(sentinel)]}
     await get_channel_layer().group_send(wire.group_name(workspace_id), message)
     assert await socket.receive_json_from(timeout=5) == sentinel
 

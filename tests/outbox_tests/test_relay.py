@@ -1,6 +1,6 @@
 """outbox/relay.py: committed events reach their workspace's group in `seq` order, batched, and
-are marked published; a channel layer that is down or hung never undoes or stalls a change,
-and its events wait, numbered, for the catch-up."""
+their workspaces' watermarks move past them; a channel layer that is down or hung never undoes
+or stalls a change, and its events wait, numbered, for the catch-up."""
 
 import logging
 import time
@@ -8,11 +8,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from multica.processes import free_port
-from outbox import relay
-from outbox.models import Event
+from outbox import relay, wire
+from outbox.models import Event, Head
 from outbox.record import record
 from outbox.wire import event
 from realtime.tasks import relay_events
@@ -48,7 +49,7 @@ def outage(make, workspace, runtimes: int = 1):
 
 
 def unpublished() -> int:
-    return Event.objects.filter(published_at__isnull=True).count()
+    return Event.objects.unpublished().count()
 
 
 def relay_logs(caplog) -> list[str]:
@@ -70,10 +71,10 @@ def test_a_commit_publishes_its_events_in_seq_order_and_marks_them(make):
 
 def test_batches_hold_one_workspaces_events_up_to_the_limit():
     first, second = uuid.uuid4(), uuid.uuid4()
-    events = [event("task:failed", first, {"n": n}) for n in range(1001)]
-    events += [event("task:failed", second, {"n": 0})]
+    frames = [(first, wire.frame(event("task:failed", first, {"n": n}))) for n in range(1001)]
+    frames += [(second, wire.frame(event("task:failed", second, {"n": 0})))]
 
-    batches = list(relay.batches(events))
+    batches = list(relay.batches(frames))
 
     assert [(group, len(message["events"])) for group, message in batches] == [
         (f"workspace.{first}", 500),
@@ -169,3 +170,34 @@ def test_a_relay_killed_after_publishing_publishes_the_same_seqs_again(make, mon
 
     # "first" again with the seq it was published with; "late" after it, never in its place.
     assert heard == [(1, "first"), (1, "first"), (2, "late")]
+
+
+def test_events_a_failed_publish_left_go_out_first_in_order_in_every_workspace(make):
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    with channel_layer_at(free_port()):  # refused: numbered, not published
+        with transaction.atomic():
+            record(event("agent:status", mine, {"n": n}) for n in range(3))
+    assert unpublished() == 3
+    relay._layer_down_until = 0.0
+    with group_listener(mine) as my_listener, group_listener(theirs) as their_listener:
+        with transaction.atomic():
+            record(event("agent:status", ws, {"n": n}) for ws in (mine, theirs) for n in (3, 4))
+        my_events, their_events = my_listener.events(5), their_listener.events(2)
+
+    assert [(e["seq"], e["payload"]["n"]) for e in my_events] == [(s, s - 1) for s in range(1, 6)]
+    assert [(e["seq"], e["payload"]["n"]) for e in their_events] == [(1, 3), (2, 4)]
+    heads = Head.objects.values_list("workspace_id", "seq", "published_seq")
+    assert sorted(heads) == sorted([(mine, 5, 5), (theirs, 2, 2)])
+
+
+def test_a_step_publishes_what_it_numbered_without_reading_it_again(make):
+    workspace_id = uuid.uuid4()
+    with relay_held_elsewhere(), transaction.atomic():
+        record(event("agent:status", workspace_id, {"n": n}) for n in range(10))
+    with group_listener(workspace_id) as listener, CaptureQueriesContext(connection) as queries:
+        relay.relay(max_steps=1)
+        assert [e["seq"] for e in listener.events(10)] == list(range(1, 11))
+
+    reads = [q["sql"] for q in queries.captured_queries if "CROSS JOIN LATERAL" in q["sql"]]
+    assert reads == []
+    assert unpublished() == 0

@@ -11,7 +11,7 @@ from outbox.models import Event
 from outbox.record import record
 from outbox.relay import relay
 from outbox.wire import event
-from tests.helpers.outbox import relay_held_elsewhere
+from tests.helpers.outbox import relay_held_elsewhere, replayed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +25,7 @@ def test_a_workspace_without_events_is_at_zero_with_nothing_retained():
     workspace_id = uuid.uuid4()
     assert replay.head_seq(workspace_id) == 0
     assert replay.oldest_seq(workspace_id) is None
-    assert replay.events_after(workspace_id, 0, limit=10) == []
+    assert replayed(workspace_id, 0, limit=10) == []
 
 
 def test_events_after_a_cursor_come_in_seq_order_in_pages():
@@ -36,9 +36,9 @@ def test_events_after_a_cursor_come_in_seq_order_in_pages():
 
     assert replay.head_seq(mine) == 7
     assert replay.head_seq(other) == 2
-    page = replay.events_after(mine, 2, limit=3)
+    page = replayed(mine, 2, limit=3)
     assert [(m["seq"], m["payload"]["n"]) for m in page] == [(3, 2), (4, 3), (5, 4)]
-    rest = replay.events_after(mine, page[-1]["seq"], limit=10)
+    rest = replayed(mine, page[-1]["seq"], limit=10)
     assert [m["seq"] for m in rest] == [6, 7]
     assert set(page[0]) == {"seq", "type", "workspace_id", "actor_type", "payload", "at"}
     assert page[0]["workspace_id"] == str(mine)
@@ -48,10 +48,10 @@ def test_unnumbered_events_are_not_replayed_yet():
     workspace_id = uuid.uuid4()
     with relay_held_elsewhere():  # the commit's relay finds another relaying, and leaves
         record_committed(workspace_id, 2)
-        assert replay.events_after(workspace_id, 0, limit=10) == []
+        assert replayed(workspace_id, 0, limit=10) == []
         assert replay.head_seq(workspace_id) == 0
     relay(max_steps=2)
-    assert [m["seq"] for m in replay.events_after(workspace_id, 0, limit=10)] == [1, 2]
+    assert [m["seq"] for m in replayed(workspace_id, 0, limit=10)] == [1, 2]
 
 
 def test_the_oldest_retained_seq_moves_with_pruning():

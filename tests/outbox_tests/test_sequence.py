@@ -12,6 +12,7 @@ from outbox.models import Event
 from outbox.record import record
 from outbox.relay import relay
 from outbox.wire import event
+from tests.helpers.outbox import replayed
 from tests.helpers.threads import held_open, together
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -63,10 +64,10 @@ def test_a_transaction_that_commits_later_is_numbered_later_though_it_wrote_firs
         with transaction.atomic():
             record([event("agent:status", workspace_id, {"who": "late"})])
         relay(max_steps=2)
-        assert [m["payload"]["who"] for m in replay.events_after(workspace_id, 0, 10)] == ["late"]
+        assert [m["payload"]["who"] for m in replayed(workspace_id, 0, 10)] == ["late"]
     relay(max_steps=2)
 
-    events = replay.events_after(workspace_id, 0, 10)
+    events = replayed(workspace_id, 0, 10)
     assert [(m["seq"], m["payload"]["who"]) for m in events] == [(1, "late"), (2, "early")]
     early_row, _ = Event.objects.order_by("id")
     assert early_row.payload["who"] == "early"  # the id order a cursor on ids would have used

@@ -66,7 +66,7 @@ async def in_thread(action) -> None:
 async def publish(workspace_id, nonce: str) -> None:
     """One event down the sweeps' path: the channel layer, to the workspace's group."""
     item = wire.event("test:ping", workspace_id, {"nonce": nonce})
-    message = {"type": BATCH_MESSAGE_TYPE, "events": [item]}
+    message = {"type": BATCH_MESSAGE_TYPE, "events": [wire.frame(item)]}
     await get_channel_layer().group_send(wire.group_name(workspace_id), message)
 
 
