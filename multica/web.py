@@ -55,12 +55,13 @@ def positive_int(name: str, default: int) -> int:
     return int(raw)
 
 
-def server(host: str, port: int) -> Granian:
-    """The configured granian server, not yet serving; bad settings stop here."""
+def server(host: str, port: int, target: str = "multica.wsgi:application") -> Granian:
+    """The configured granian server of the WSGI app `target`, not yet serving; bad settings
+    stop here."""
     # 2 x 4 sustained as much as 2 x 8 (bench/heartbeats.py), with half the connections.
     workers, threads = positive_int("WEB_WORKERS", 2), positive_int("WEB_THREADS", 4)
     return Granian(
-        "multica.wsgi:application",
+        target,
         address=host,
         port=port,
         interface=Interfaces.WSGI,
@@ -97,7 +98,11 @@ def metrics_dir() -> Iterator[str]:
 
 def main() -> None:
     args = arguments()
-    web = server(args.host, args.port)
+    run(server(args.host, args.port))
+
+
+def run(web: Granian) -> None:
+    """Serves with `web` until stopped."""
     # Read in each worker, which inherits this environment: by the settings, and by
     # prometheus_client, which must see it before its first metric is made.
     os.environ.setdefault("CONN_MAX_AGE", CONN_MAX_AGE_SECONDS)
