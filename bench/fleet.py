@@ -44,7 +44,7 @@ from pathlib import Path
 
 from bench.common import arguments, django_database
 from tools import servers
-from tools.daemons import Daemon
+from tools.daemon import Daemon
 from tools.outages import (
     Platform,
     closing,

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from multica import processes
 from tools import daemons
+from tools.daemon import Daemon
 from tools.servers import BASE_DIR, kill_tree, stop, wait_for_http
 
 # A task held by a simulated daemon runs this long: for the whole of any scenario.
@@ -117,7 +118,7 @@ def running_tasks(workspace_id: str) -> int:
 
 async def working_fleet(
     base: str, count: int, *, heartbeat_seconds: float, timeout: float = 60
-) -> list[daemons.Daemon]:
+) -> list[Daemon]:
     """`count` daemons in a new workspace, beating every `heartbeat_seconds` with leases,
     each with one agent and one task that it has claimed and runs; returns once all run."""
     prefix = uuid.uuid4().hex[:6]
@@ -135,7 +136,7 @@ async def working_fleet(
     return fleet
 
 
-async def leave(fleet: list[daemons.Daemon]) -> None:
+async def leave(fleet: list[Daemon]) -> None:
     """The daemons still alive deregister; the dead ones' runtimes stay as the sweeper left
     them."""
     await asyncio.gather(*(daemon.leave() for daemon in fleet if not daemon.dead))
