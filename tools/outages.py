@@ -220,3 +220,28 @@ def verdicts_since(since: datetime, runtime_ids: list[str]) -> Verdicts:
         brake=fetch_one(BRAKE_SINCE, since=since).at,
         reasons=reasons,
     )
+
+
+SWEPT_SINCE = """
+SELECT runtimes_swept_at AS at FROM sweeper_state
+WHERE id = 1 AND runtimes_swept_at > %(since)s
+"""
+ONLINE = """
+SELECT count(*) AS n FROM agent_runtime
+WHERE status = 'online' AND id = ANY(%(runtime_ids)s::uuid[])
+"""
+
+
+def swept_since(since: datetime) -> datetime | None:
+    """When the runtimes were last swept, if after `since`."""
+    from common.sql import fetch_one
+
+    row = fetch_one(SWEPT_SINCE, since=since)
+    return row and row.at
+
+
+def online_now(runtime_ids: list[str]) -> int:
+    """How many of `runtime_ids` are online now."""
+    from common.sql import fetch_one
+
+    return fetch_one(ONLINE, runtime_ids=runtime_ids).n
