@@ -1,10 +1,10 @@
-"""Verdicts when the platform fails, with real processes: simulated daemons (tools/daemons.py)
+"""Verdicts when the platform fails, with real processes: simulated daemons (tools.daemon)
 beat over HTTP against the web process, a Celery worker and beat, each daemon holding a
 running task, while the platform or the fleet fails; a row a scenario says what the sweeper
-did about it.
+did about it (the scenarios are bench.fleet_scenarios).
 
-    python -m bench.fleet [--daemons 150] [--outage 10] [--partition 60]
-                          [--scenarios web,web+deaths,database,partial,all]
+    python -m bench.fleet [--daemons 150] [--outage 10] [--partition 60] [--blip 9]
+                          [--scenarios web,web+deaths,database,workers,partial,blip,sixty,all]
                           [--guards off,on] [--logs DIR]
 
 Runs on a PostgreSQL and a Redis broker of its own (tools/servers.py; PostgreSQL's programs
@@ -15,20 +15,27 @@ grace 30 s. Each scenario has a fresh fleet in a workspace of its own:
   web+deaths  the same, and 10% of the daemons die while it is down: found once the
             platform hears again (their times count from the restart)
   database  PostgreSQL stopped (fast shutdown) for --outage s, then started
+  workers   the worker and beat killed for 3 x stale (no sweep at all), then started
+            (times count from the first sweep after)
   partial   10% of the daemons stop beating for --partition s, then beat again: a real
             partition, whose runtimes go offline and whose tasks fail after stale + grace
+  blip      10% of the daemons stop beating for --blip s (stale + 3 s), then beat again,
+            within the grace: their runtimes go offline and come back, their tasks go on
+  sixty     60% of the daemons die at once, the rest beat on: more than the brake's fraction
   all       every daemon dies
 Guards "on" is the product as configured; "off" is the same processes with the reconnect
 grace 0 and SWEEP_BRAKE_MIN_RUNTIMES above any fleet (no fleet silence, no brake), which is
 how the sweeper judged before those guards. The gap-between-sweeps guard has no switch: a
-database outage longer than the stale threshold stops the sweeps too, so the "off" row of
-`database` shows that guard alone.
+database outage longer than the stale threshold stops the sweeps too, so the "off" rows of
+`database` and `workers` show that guard alone.
 
 Columns: live runtimes the sweeper marked offline, and live runtimes one of whose tasks it
-failed (of the live ones); whether and when the brake engaged; of the daemons that really
-stopped, how many runtimes were marked offline and how many seconds after they stopped (after
-the platform could hear again, for web+deaths; p50/max), and how many had their task failed,
-and when; the reasons of every task failed.
+failed (of the live ones); whether and when the brake engaged; of the daemons that stopped
+beating (died, or cut off for a while), how many runtimes were marked offline and how many
+seconds after they stopped (after the platform could hear again, for web+deaths; p50/max),
+how many had their task failed, and when, and how many are online again at the end; the
+reasons of every task failed. In `blip` a stopped daemon's failed task is a wrong verdict:
+it came back within the grace.
 """
 
 from __future__ import annotations
@@ -37,26 +44,33 @@ import asyncio
 import os
 import statistics
 import tempfile
-import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from bench.common import arguments, django_database
+from bench.fleet_scenarios import (
+    GRACE,
+    HEARTBEAT,
+    INTERVAL,
+    SCENARIOS,
+    STALE,
+    Outcome,
+    Run,
+    runtime_ids,
+)
 from tools import servers
-from tools.daemons import Daemon
 from tools.outages import (
     Platform,
     closing,
     db_now,
     in_thread,
     leave,
+    online_now,
     record_verdicts,
     verdicts_since,
     working_fleet,
 )
 
-HEARTBEAT, STALE, INTERVAL, GRACE = 2, 6, 2, 30
 SETTINGS = {
     "RUNTIME_HEARTBEAT_SECONDS": str(HEARTBEAT),
     "RUNTIME_STALE_SECONDS": str(STALE),
@@ -67,11 +81,6 @@ GUARDS = {
     "on": {"RUNTIME_RECONNECT_GRACE_SECONDS": str(GRACE), "SWEEP_BRAKE_MIN_RUNTIMES": "20"},
     "off": {"RUNTIME_RECONNECT_GRACE_SECONDS": "0", "SWEEP_BRAKE_MIN_RUNTIMES": str(10**9)},
 }
-# After the platform hears again: long enough for any runtime it wrongly judged stale to be
-# marked (stale threshold from then, and a sweep or two more).
-SETTLE_SECONDS = STALE + 3 * INTERVAL + HEARTBEAT + 1
-# How long the brake must hold a dead fleet's tasks to count as holding them.
-HOLD_SECONDS = 15
 
 
 def parse_args():
@@ -79,102 +88,14 @@ def parse_args():
     parser.add_argument("--daemons", type=int, default=150)
     parser.add_argument("--outage", type=float, default=10.0, help="seconds")
     parser.add_argument("--partition", type=float, default=60.0, help="seconds")
+    parser.add_argument("--blip", type=float, default=STALE + 3.0, help="seconds")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--guards", default="off,on")
     parser.add_argument("--logs", help="keep the processes' logs in this directory")
     return parser.parse_args()
 
 
-@dataclass
-class Run:
-    args: object
-    platform: Platform
-    postgres: servers.PostgresServer
-    fleet: list[Daemon]
-
-
-# --- the scenarios ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    began: datetime  # when the failure began (database clock): verdicts are read from then
-    dead: list[Daemon]  # the daemons that really stopped
-    heard: datetime  # when the platform could hear them again: their detection counts from then
-
-
-async def web(run: Run) -> Outcome:
-    began = await in_thread(db_now)
-    run.platform.kill("web")
-    await asyncio.sleep(run.args.outage)
-    await asyncio.to_thread(run.platform.start, "web")
-    await asyncio.sleep(SETTLE_SECONDS)
-    return Outcome(began, [], began)
-
-
-async def web_deaths(run: Run) -> Outcome:
-    """10% of the daemons die while the web process is down."""
-    began = await in_thread(db_now)
-    run.platform.kill("web")
-    dying = run.fleet[: max(1, len(run.fleet) // 10)]
-    await asyncio.gather(*(daemon.die() for daemon in dying))
-    await asyncio.sleep(run.args.outage)
-    await asyncio.to_thread(run.platform.start, "web")
-    heard = await in_thread(db_now)
-    await asyncio.sleep(SETTLE_SECONDS + GRACE)
-    return Outcome(began, dying, heard)
-
-
-async def database(run: Run) -> Outcome:
-    began = await in_thread(db_now)
-    await asyncio.to_thread(run.postgres.stop)
-    await asyncio.sleep(run.args.outage)
-    await asyncio.to_thread(run.postgres.start)
-    await asyncio.sleep(SETTLE_SECONDS)
-    return Outcome(began, [], began)
-
-
-async def partial(run: Run) -> Outcome:
-    cut = run.fleet[: max(1, len(run.fleet) // 10)]
-    began = await in_thread(db_now)
-    for daemon in cut:
-        daemon.paused_until = time.monotonic() + run.args.partition
-    await asyncio.sleep(run.args.partition + HEARTBEAT + 1)
-    return Outcome(began, cut, began)
-
-
-async def everyone(run: Run) -> Outcome:
-    """The whole fleet dies; waits until the sweeper has marked it and either failed its
-    tasks or held them with the brake (then watches the brake hold)."""
-    began = await in_thread(db_now)
-    await asyncio.gather(*(daemon.die() for daemon in run.fleet))
-    ids = runtime_ids(run.fleet)
-    deadline = time.monotonic() + STALE + GRACE + 6 * INTERVAL + 10
-    while time.monotonic() < deadline:
-        verdicts = await in_thread(verdicts_since, began, ids)
-        held_or_failed = verdicts.brake or len(verdicts.failed) == len(ids)
-        if len(verdicts.offline) == len(ids) and held_or_failed:
-            break
-        await asyncio.sleep(1)
-    if verdicts.brake:
-        await asyncio.sleep(HOLD_SECONDS)
-    return Outcome(began, run.fleet, began)
-
-
-SCENARIOS = {
-    "web": web,
-    "web+deaths": web_deaths,
-    "database": database,
-    "partial": partial,
-    "all": everyone,
-}
-
-
 # --- the rows -------------------------------------------------------------------------------------
-
-
-def runtime_ids(fleet: list[Daemon]) -> list[str]:
-    return [runtime_id for daemon in fleet for runtime_id in daemon.runtime_ids]
 
 
 def after(times: list[datetime], began: datetime) -> str:
@@ -186,8 +107,8 @@ def after(times: list[datetime], began: datetime) -> str:
 
 
 def row(name: str, guards: str, run: Run, outcome: Outcome) -> str:
-    live = runtime_ids([daemon for daemon in run.fleet if daemon not in outcome.dead])
-    gone = runtime_ids(outcome.dead)
+    live = runtime_ids([daemon for daemon in run.fleet if daemon not in outcome.stopped])
+    gone = runtime_ids(outcome.stopped)
     began, heard = outcome.began, outcome.heard
     verdicts = verdicts_since(began, live + gone)
     found = [verdicts.offline[r] for r in gone if r in verdicts.offline]
@@ -199,20 +120,21 @@ def row(name: str, guards: str, run: Run, outcome: Outcome) -> str:
         f"{sum(r in verdicts.failed for r in live):>5}/{len(live):<5}{brake:>9}"
         f"{len(found):>6}/{len(gone):<5}{after(found, heard):>12}"
         f"{len(failed):>6}/{len(gone):<5}{after(failed, heard):>12}"
+        f"{f'{online_now(gone)}/{len(gone)}' if gone else '-':>8}"
         f"  {' '.join(f'{k}:{v}' for k, v in sorted(verdicts.reasons.items())) or '-'}"
     )
 
 
 HEADER = (
-    f"{'':<17}{'live runtimes':^22}{'':>9}{'runtimes that really stopped':^46}\n"
+    f"{'':<17}{'live runtimes':^22}{'':>9}{'runtimes that stopped beating':^54}\n"
     f"{'scenario':<11}{'guards':<6}{'offline':>11}{'failed':>11}{'brake':>9}"
-    f"{'offline':>12}{'after s':>12}{'failed':>12}{'after s':>12}  tasks failed, by reason"
+    f"{'offline':>12}{'after s':>12}{'failed':>12}{'after s':>12}{'back':>8}"
+    "  tasks failed, by reason"
 )
 
 
 async def scenarios(args, env: dict, postgres, logs: Path) -> None:
     names = args.scenarios.split(",")
-    names.sort(key=lambda name: name == "all")  # the dead fleet's brake stays engaged
     for guards in args.guards.split(","):
         platform = Platform({**env, **GUARDS[guards]}, logs)
         await asyncio.to_thread(platform.start)
@@ -230,12 +152,20 @@ async def scenarios(args, env: dict, postgres, logs: Path) -> None:
                 before = await in_thread(verdicts_since, ready, runtime_ids(fleet))
                 if wrong := sum(at < outcome.began for at in before.offline.values()):
                     print(f"  ({wrong} runtimes marked offline before the scenario began)")
+                # A dead fleet's brake stays engaged: the next scenario starts without it.
+                await in_thread(release_brake)
                 await leave(fleet)
         except BaseException:
             print(platform.tail())
             raise
         finally:
             platform.stop()
+
+
+def release_brake() -> None:
+    from sweeper import state
+
+    state.release_brake(by="bench.fleet")
 
 
 def main() -> None:

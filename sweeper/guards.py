@@ -87,33 +87,45 @@ def _after_silence(silent_after) -> bool:
 
 def brake_engaged(rules: Rules, hearing: Hearing) -> bool:
     """Whether the brake holds this sweep's work: engaged before, or now, before runtimes are
-    marked, because this sweep would take more than `brake_fraction` of at least
-    `brake_min_runtimes` online runtimes offline. Reads what would change, and at most that
+    marked, because more than `brake_fraction` of a fleet of at least `brake_min_runtimes`
+    would then be lost at once: those this sweep would take offline, with those gone offline
+    within the reconnect grace (still holding their work) since the brake was last released.
+    Daemons lost at one moment turn stale over a heartbeat period, which sweeps can split, so
+    one sweep's share alone would often miss them. Reads what would change, and at most that
     many again of the online runtimes."""
-    if hearing.state.brake_engaged_at is not None:
+    current = hearing.state
+    if current.brake_engaged_at is not None:
         return True
     if not hearing.heard_longer_than(rules.stale_after):
         return False  # nothing is marked
     stale = fleet.stale_count(stale_after=rules.stale_after)
     if stale == 0:
         return False
-    # The brake holds iff online < stale / fraction: counting further would tell nothing more.
-    enough = max(rules.brake_min_runtimes, math.ceil(stale / rules.brake_fraction)) + 1
-    online = fleet.online_count(up_to=enough)
-    if online < rules.brake_min_runtimes or stale <= rules.brake_fraction * online:
+    recent = 0
+    if rules.reconnect_grace:
+        since = current.now - rules.reconnect_grace
+        if current.brake_released_at is not None:
+            since = max(since, current.brake_released_at)
+        recent = fleet.still_offline_since(since)
+    lost = stale + recent
+    # The brake holds iff the fleet < lost / fraction: counting further would tell nothing more.
+    enough = max(rules.brake_min_runtimes, math.ceil(lost / rules.brake_fraction)) + 1
+    size = fleet.online_count(up_to=enough) + recent
+    if size < rules.brake_min_runtimes or lost <= rules.brake_fraction * size:
         return False
-    if state.engage_brake(online=online, stale=stale):
-        logger.warning("sweeper.brake_engaged", extra={"online": online, "stale": stale})
+    if state.engage_brake(online=size, stale=lost):
+        logger.warning("sweeper.brake_engaged", extra={"online": size, "stale": lost})
     return True
 
 
 def release_brake_when_back(rules: Rules) -> None:
     """Releases the brake once the runtimes it holds are back online, down to below
-    `brake_fraction` of the fleet it was engaged on."""
+    `brake_fraction` of the fleet it was engaged on. It holds those that went offline within
+    the reconnect grace before it engaged, and since."""
     current = state.read()
     if current.brake_engaged_at is None:
         return
-    still = fleet.still_offline_since(current.brake_engaged_at)
+    still = fleet.still_offline_since(current.brake_engaged_at - rules.reconnect_grace)
     if still >= rules.brake_fraction * current.brake_online:
         return
     if state.release_brake(by="automatic", engaged_at=current.brake_engaged_at):

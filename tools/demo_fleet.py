@@ -2,7 +2,7 @@
 
     python -m tools.demo_fleet --base http://127.0.0.1:8000 [--churn-seconds 60]
 
-Daemons of tools.daemons heartbeat, claim, run and complete tasks; about every
+Daemons of tools.daemon heartbeat, claim, run and complete tasks; about every
 `--churn-seconds` one of them dies silently (its runtimes go offline, its tasks fail) and one
 that died earlier comes back. Two of them take over the seeded daemons of the same names, so
 the seed's live work settles one death at a time instead of all in the first minute. Work is
@@ -18,7 +18,8 @@ import os
 import random
 import uuid
 
-from tools.daemons import Connection, Daemon
+from tools.connection import Connection
+from tools.daemon import Daemon
 
 WORKSPACE_NAME = "Demo workspace"
 # The seeded daemons it adopts (sweeper seed_demo's PLAN), then simulated ones.

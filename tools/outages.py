@@ -23,6 +23,7 @@ from pathlib import Path
 
 from multica import processes
 from tools import daemons
+from tools.daemon import Daemon
 from tools.servers import BASE_DIR, kill_tree, stop, wait_for_http
 
 # A task held by a simulated daemon runs this long: for the whole of any scenario.
@@ -117,7 +118,7 @@ def running_tasks(workspace_id: str) -> int:
 
 async def working_fleet(
     base: str, count: int, *, heartbeat_seconds: float, timeout: float = 60
-) -> list[daemons.Daemon]:
+) -> list[Daemon]:
     """`count` daemons in a new workspace, beating every `heartbeat_seconds` with leases,
     each with one agent and one task that it has claimed and runs; returns once all run."""
     prefix = uuid.uuid4().hex[:6]
@@ -135,7 +136,7 @@ async def working_fleet(
     return fleet
 
 
-async def leave(fleet: list[daemons.Daemon]) -> None:
+async def leave(fleet: list[Daemon]) -> None:
     """The daemons still alive deregister; the dead ones' runtimes stay as the sweeper left
     them."""
     await asyncio.gather(*(daemon.leave() for daemon in fleet if not daemon.dead))
@@ -219,3 +220,28 @@ def verdicts_since(since: datetime, runtime_ids: list[str]) -> Verdicts:
         brake=fetch_one(BRAKE_SINCE, since=since).at,
         reasons=reasons,
     )
+
+
+SWEPT_SINCE = """
+SELECT runtimes_swept_at AS at FROM sweeper_state
+WHERE id = 1 AND runtimes_swept_at > %(since)s
+"""
+ONLINE = """
+SELECT count(*) AS n FROM agent_runtime
+WHERE status = 'online' AND id = ANY(%(runtime_ids)s::uuid[])
+"""
+
+
+def swept_since(since: datetime) -> datetime | None:
+    """When the runtimes were last swept, if after `since`."""
+    from common.sql import fetch_one
+
+    row = fetch_one(SWEPT_SINCE, since=since)
+    return row and row.at
+
+
+def online_now(runtime_ids: list[str]) -> int:
+    """How many of `runtime_ids` are online now."""
+    from common.sql import fetch_one
+
+    return fetch_one(ONLINE, runtime_ids=runtime_ids).n

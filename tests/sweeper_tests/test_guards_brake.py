@@ -2,13 +2,16 @@
 at once marks them as usual and holds their tasks until they come back or an operator says."""
 
 import logging
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from django.db.models import F
 from django.db.models.functions import Now
 from django.urls import reverse
 
 from runtimes.models import AgentRuntime
+from sweeper import guards
 from sweeper.config import Rules
 from sweeper.models import SweeperState
 from sweeper.sweeps import sweep_stale_runtimes
@@ -18,6 +21,7 @@ from tests.helpers.threads import together
 pytestmark = pytest.mark.django_db
 
 RULES = Rules(stale_after=timedelta(seconds=45), brake_fraction=0.5, brake_min_runtimes=5)
+WITH_GRACE = replace(RULES, reconnect_grace=timedelta(seconds=300))
 
 
 def world(make, *, online: int, stale: int):
@@ -88,6 +92,60 @@ def test_the_brake_holds_every_sweep_until_the_runtimes_come_back(make, caplog):
     failed = sweep_stale_runtimes(rules=RULES).tasks_failed
     assert sorted(t.runtime_id for t in failed) == sorted(r.id for r in silent[2:])
     assert task_statuses(tasks[:2]) == {"running"}
+
+
+def lost_at_once_seen_over_two_sweeps(make):
+    """Ten runtimes, six of them lost at one moment: their last beats were spread over a
+    heartbeat period, so three turn stale by one sweep and three by the next. Returns the
+    six, their tasks and the first sweep's result."""
+    workspace = make.workspace()
+    for _ in range(4):
+        make.runtime(workspace, seen_ago=1)
+    lost = [make.runtime(workspace, seen_ago=ago) for ago in (60, 60, 60, 40, 40, 40)]
+    tasks = [make.task(make.agent(r, status="working"), status="running") for r in lost]
+    first = sweep_stale_runtimes(rules=WITH_GRACE)
+    AgentRuntime.objects.filter(pk__in=[r.pk for r in lost[3:]]).update(
+        last_seen_at=Now() - timedelta(seconds=60)
+    )
+    return lost, tasks, first
+
+
+def test_a_loss_that_turns_stale_over_two_sweeps_engages_the_brake(make):
+    lost, tasks, first = lost_at_once_seen_over_two_sweeps(make)
+    assert len(first.runtimes_marked_offline) == 3  # 3 of 10: no brake yet
+    assert brake().brake_engaged_at is None
+
+    # The three still in their grace count with the three stale now: 6 of the 10.
+    second = sweep_stale_runtimes(rules=WITH_GRACE)
+
+    assert len(second.runtimes_marked_offline) == 3
+    state = brake()
+    assert state.brake_engaged_at is not None
+    assert (state.brake_online, state.brake_stale) == (10, 6)
+    # Past the grace, all six are held: the brake does not let go of the first three.
+    AgentRuntime.objects.filter(pk__in=[r.pk for r in lost]).update(
+        offline_at=F("offline_at") - timedelta(seconds=400)
+    )
+    SweeperState.objects.update(brake_engaged_at=F("brake_engaged_at") - timedelta(seconds=400))
+    assert sweep_stale_runtimes(rules=WITH_GRACE).tasks_failed == []
+    assert brake().brake_engaged_at is not None
+    assert task_statuses(tasks) == {"running"}
+
+
+def test_runtimes_an_operator_released_do_not_engage_the_brake_again(make):
+    lost, _tasks, _first = lost_at_once_seen_over_two_sweeps(make)
+    sweep_stale_runtimes(rules=WITH_GRACE)
+    # Marked a few seconds before the release (a test's transaction has one clock reading).
+    AgentRuntime.objects.filter(pk__in=[r.pk for r in lost]).update(
+        offline_at=F("offline_at") - timedelta(seconds=5)
+    )
+    assert guards.release_brake(by="operator")
+
+    # One more runtime turns stale, the six released ones still offline within the grace.
+    make.runtime(lost[0].workspace, seen_ago=60)
+    sweep_stale_runtimes(rules=WITH_GRACE)
+
+    assert brake().brake_engaged_at is None
 
 
 @pytest.mark.django_db(transaction=True)
