@@ -221,14 +221,14 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
 
 @contextmanager
 def serving(
-    name: str, *, port: int = 0, env: dict | None = None
+    name: str, *, port: int = 0, env: dict | None = None, module: str | None = None
 ) -> Iterator[tuple[subprocess.Popen, int]]:
     """The product's process `name` ("web" or "ws", tools/servers.py) on loopback `port` (0: a
     free one), on the benchmark's database with DEBUG off as `setup_django` left the
     environment (and `env` over it), until it serves HTTP; yields the process and its port."""
     env = {**os.environ, **(env or {})}
     env.pop("CONN_MAX_AGE", None)  # each server's own: kept by the web process, not by daphne
-    process, port = servers.start(name, env, port=port)
+    process, port = servers.start(name, env, port=port, module=module)
     try:
         if name == "web":
             wait_for_workers(process)

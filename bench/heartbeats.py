@@ -8,7 +8,8 @@ generator beside it; daphne serving the same API, as it did before, is the basel
                                 [--running-tasks 0,6] [--keep]
 
 --servers granian-uncounted,granian compares the web process without and with the heartbeat
-count of /metrics (METRICS_HEARTBEATS).
+count of /metrics (METRICS_HEARTBEATS); --servers granian-before,granian compares it with the
+heartbeat as it was before the verdict guards and the leases (bench/heartbeat_before.py).
 
 Works only in its own database, `<name>_bench_heartbeats` on the DATABASE_URL server: it creates and
 migrates it, registers --runtimes runtimes, starts each server in turn on 127.0.0.1 against it,
@@ -129,11 +130,14 @@ SERVERS = {
     "granian": "web",
     # The same without counting heartbeats for /metrics: what counting costs.
     "granian-uncounted": "web",
+    # The same with the heartbeat before the verdict guards and the leases: what they cost.
+    "granian-before": "web",
     # The whole app on ASGI, as the WebSocket process runs it.
     "daphne": "ws",
 }
 
 SERVER_ENV = {"granian-uncounted": {"METRICS_HEARTBEATS": "0"}}
+SERVER_MODULE = {"granian-before": "bench.heartbeat_before"}
 
 
 @contextmanager
@@ -141,7 +145,10 @@ def serving_as_in_production(name: str, args) -> Iterator[list[int]]:
     """Runs the server as in production (DEBUG off), with --nginx behind docker-compose.yml's
     proxy config; yields the pids whose CPU is the server's."""
     port = args.port + 1 if args.nginx else args.port
-    with serving(SERVERS[name], port=port, env=SERVER_ENV.get(name, {})) as (server, _):
+    served = serving(
+        SERVERS[name], port=port, env=SERVER_ENV.get(name, {}), module=SERVER_MODULE.get(name)
+    )
+    with served as (server, _):
         if args.nginx:
             # Without the per-address rate limits: the whole simulated fleet is one address.
             with nginx(args.port, port, port, limits=False) as proxy:

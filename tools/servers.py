@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -63,13 +64,14 @@ def wait_for_http(port: int, process: subprocess.Popen, timeout: float = 30) -> 
 
 
 def start(
-    name: str, env: dict, *, port: int = 0, output=subprocess.DEVNULL
+    name: str, env: dict, *, port: int = 0, output=subprocess.DEVNULL, module: str | None = None
 ) -> tuple[subprocess.Popen, int]:
     """Starts the product's process `name` ("web", the production web process, or "ws",
     daphne) on loopback `port` (0: a free one), its output to `output`; returns the process and
     its port, without waiting for it to serve. daphne gets a socket bound here; the web process
     binds its port itself (each of its workers listens on it, SO_REUSEPORT, which no
-    handed-over socket can)."""
+    handed-over socket can). `module` runs a variant of the web process instead (a benchmark's
+    baseline), with the web process' command line."""
     handed = []
     if name == "ws":
         listener = processes.listening_socket(port)
@@ -78,6 +80,8 @@ def start(
     else:
         port = port or processes.free_port()
         argv = processes.local(name, port=port)
+        if module is not None:
+            argv = [sys.executable, "-m", module, *argv[3:]]
     process = subprocess.Popen(
         argv, cwd=BASE_DIR, env=env, pass_fds=handed, stdout=output, stderr=output
     )
