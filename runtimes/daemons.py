@@ -102,14 +102,21 @@ def heartbeat(
     """Sets the runtime online and seen now, if the token is live (NotAuthenticated otherwise)
     and the runtime is in its workspace (NotFound otherwise). A comeback is announced. With
     `leases`, the tasks the daemon runs: its live tasks listed are vouched for, the others
-    noted as no longer listed (see queries.HEARTBEAT)."""
+    noted as no longer listed (see queries._heartbeat)."""
 
-    # One statement and, for a comeback, its event, in one transaction: the row lock it takes is
-    # held only until that commits, and the sweep skips a locked runtime.
+    params = {"token_hash": token_hash, "runtime_id": runtime_id, "grace": reconnect_grace}
+    # Online, as nearly always: one statement in autocommit, and nothing to announce.
+    beat = queries.HEARTBEAT_ONLINE.fetch_one(**params, leases=leases)
+    if beat is None:
+        raise NotAuthenticated("missing, invalid, expired or revoked token")
+    if beat.runtime_id is not None:
+        return Heartbeat(came_back=False, contradicted=False)
+
+    # Not online, or not found: the statement and, for a comeback, its event, in one
+    # transaction. The row lock it takes is held only until that commits, and the sweep skips a
+    # locked runtime.
     def beat_once():
-        beat = queries.HEARTBEAT.fetch_one(
-            token_hash=token_hash, runtime_id=runtime_id, grace=reconnect_grace, leases=leases
-        )
+        beat = queries.HEARTBEAT.fetch_one(**params, leases=leases)
         if beat is None:
             raise NotAuthenticated("missing, invalid, expired or revoked token")
         if beat.runtime_id is None:

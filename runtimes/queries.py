@@ -153,23 +153,25 @@ SET name = EXCLUDED.name, device_name = EXCLUDED.device_name, version = EXCLUDED
 RETURNING r.id, r.workspace_id, r.name, r.provider, r.status
 """
 
+
 # The busiest call, so one statement does the whole request: the token check, then the update.
 # The old state comes from a row lock taken first: if a sweep holds the runtime, the heartbeat
 # waits for it and then reads the committed `offline`, so the comeback is announced, and a
 # comeback within the reconnect grace of a runtime the sweeper marked offline is reported as
 # the contradicted verdict it is. No row: the token is not live; a row without a runtime: the
-# runtime is not in the token's workspace.
+# runtime is not in the token's workspace (or, `online_only`, not online).
 # With `leases` (the ids of the tasks the daemon says it runs; NULL when it did not say), the
 # runtime's live tasks are read from the partial index of live work, and written only where
 # their lease changes: listed for the first time (`leased`), or no longer listed (since when:
 # `unlisted_since`). A fleet whose lists do not change writes no task at all.
-HEARTBEAT = Prepared(
-    "runtime_heartbeat",
-    LIVE_TOKEN
-    + f""", old AS (
+def _heartbeat(*, online_only: bool) -> str:
+    only_online = " AND r.status = 'online'" if online_only else ""
+    return (
+        LIVE_TOKEN
+        + f""", old AS (
     SELECT r.id, r.status, r.offline_reason, r.offline_at
     FROM agent_runtime AS r JOIN live USING (workspace_id)
-    WHERE r.id = %(runtime_id)s
+    WHERE r.id = %(runtime_id)s{only_online}
     FOR UPDATE OF r
 ), beat AS (
     UPDATE agent_runtime AS r
@@ -197,8 +199,16 @@ HEARTBEAT = Prepared(
 )
 SELECT live.workspace_id, beat.id AS runtime_id, beat.old_status, beat.contradicted
 FROM live LEFT JOIN beat ON true
-""",
-)
+"""
+    )
+
+
+HEARTBEAT = Prepared("runtime_heartbeat", _heartbeat(online_only=False))
+# A runtime online, as nearly every beat finds it: nothing to announce, so the statement runs
+# alone in autocommit, one round trip. A row lock that finds the runtime gone offline (a sweep
+# held it) skips the row, and the beat is done again by HEARTBEAT, in a transaction with its
+# event.
+HEARTBEAT_ONLINE = Prepared("runtime_heartbeat_online", _heartbeat(online_only=True))
 
 # Locked in id order, so that two overlapping deregisters cannot deadlock; the caller compares
 # the count with the ids it asked for and rolls back on any unknown one.

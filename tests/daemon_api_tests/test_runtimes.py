@@ -176,11 +176,18 @@ def test_the_heartbeat_is_planned_once_per_database_connection(make):
             cursor.execute("SELECT name, generic_plans + custom_plans FROM pg_prepared_statements")
             return cursor.fetchall()
 
+    # Online: only the one-statement form runs.
     assert [beat_and_count_runs() for _ in range(3)] == [
-        [("runtime_heartbeat", n)] for n in (1, 2, 3)
+        [("runtime_heartbeat_online", n)] for n in (1, 2, 3)
     ]
     connection.close()  # a new session has no prepared statement: it is prepared again
-    assert beat_and_count_runs() == [("runtime_heartbeat", 1)]
+    assert beat_and_count_runs() == [("runtime_heartbeat_online", 1)]
+    AgentRuntime.objects.filter(id=runtime.id).update(status="offline", offline_at=Now())
+    # A comeback: the one-statement form finds no online runtime, and the transaction's runs.
+    assert sorted(beat_and_count_runs()) == [
+        ("runtime_heartbeat", 1),
+        ("runtime_heartbeat_online", 2),
+    ]
 
 
 def run_sql(sql: str) -> None:
