@@ -61,12 +61,14 @@ def observe(rules: Rules) -> Hearing:
 
 
 def _after_gap(before: state.State, rules: Rules) -> bool:
+    """Whether the state read before is out of date: the gap was blind. Another sweep may
+    have recorded it since that read (the two sweeps run at once on one schedule); this one
+    must then judge by that record too."""
     gap = before.since_last_sweep
     if gap is None or gap <= rules.stale_after:
         return False
-    if not state.heard_after_gap(stale_after=rules.stale_after):
-        return False  # another sweep found this gap first
-    logger.warning("sweeper.blind_gap", extra={"since_last_sweep_s": _seconds(gap)})
+    if state.heard_after_gap(stale_after=rules.stale_after):
+        logger.warning("sweeper.blind_gap", extra={"since_last_sweep_s": _seconds(gap)})
     return True
 
 
@@ -78,10 +80,13 @@ def _silent(heard: fleet.Hearing) -> bool:
 
 
 def _after_silence(silent_after) -> bool:
+    """Whether the state read before is out of date: the platform hears again, recorded by
+    this sweep or by another since that read."""
     first = fleet.first_heard_after(silent_after)
-    if first is None or not state.heard_after_silence(silent_after=silent_after, first_heard=first):
+    if first is None:
         return False
-    logger.warning("sweeper.hearing_again", extra={"heard_since": first.isoformat()})
+    if state.heard_after_silence(silent_after=silent_after, first_heard=first):
+        logger.warning("sweeper.hearing_again", extra={"heard_since": first.isoformat()})
     return True
 
 

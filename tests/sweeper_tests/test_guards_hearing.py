@@ -6,7 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from runtimes import fleet as runtime_fleet
 from runtimes.models import AgentRuntime
+from sweeper import state as sweeper_state
 from sweeper.config import Rules
 from sweeper.models import SweeperState
 from sweeper.sweeps import sweep_stale_runtimes, sweep_stale_tasks
@@ -42,6 +44,20 @@ def statuses(*runtimes) -> list[str]:
 
 def fleet(make, workspace, count: int, seen_ago: float) -> list:
     return [make.runtime(workspace, seen_ago=seen_ago) for _ in range(count)]
+
+
+def other_sweep_between_read_and_record(monkeypatch, record) -> None:
+    """The other sweep (both run on one schedule, at once) does `record` just after this
+    sweep's first read of the state, before this sweep's own guarded write."""
+    read = sweeper_state.read
+
+    def read_then_the_other_sweep_records():
+        found = read()
+        monkeypatch.setattr(sweeper_state, "read", read)
+        assert record()
+        return found
+
+    monkeypatch.setattr(sweeper_state, "read", read_then_the_other_sweep_records)
 
 
 # --- sweeper continuity ---------------------------------------------------------------------
@@ -81,6 +97,17 @@ def test_after_a_gap_every_runtime_gets_the_full_threshold_from_the_moment_it_he
     SweeperState.objects.update(heard_since=seconds_ago(46))
     marked = sweep_stale_runtimes(rules=RULES).runtimes_marked_offline
     assert [r.id for r in marked] == [stale.id]
+
+
+def test_a_gap_the_other_sweep_records_first_is_blind_for_this_sweep_too(make, monkeypatch):
+    recorded_sweep(ago=100)
+    stale = make.runtime(seen_ago=60)
+    other_sweep_between_read_and_record(
+        monkeypatch, lambda: sweeper_state.heard_after_gap(stale_after=RULES.stale_after)
+    )
+
+    assert sweep_stale_runtimes(rules=RULES).runtimes_marked_offline == []
+    assert statuses(stale) == ["online"]
 
 
 def test_a_gap_shorter_than_stale_is_not_blind(make):
@@ -169,6 +196,26 @@ def test_after_silence_the_platform_hears_again_from_the_first_heartbeat(make):
     SweeperState.objects.update(heard_since=seconds_ago(46))
     marked = sweep_stale_runtimes(rules=RULES).runtimes_marked_offline
     assert sorted(r.id for r in marked) == sorted(r.id for r in runtimes[1:])
+
+
+def test_hearing_again_the_other_sweep_records_first_holds_for_this_sweep_too(make, monkeypatch):
+    workspace = make.workspace()
+    runtimes = fleet(make, workspace, 6, seen_ago=20)
+    sweep_stale_runtimes(rules=RULES)  # silent
+    silent_after = state().silent_after
+    AgentRuntime.objects.filter(pk=runtimes[0].pk).update(last_seen_at=seconds_ago(2))
+    AgentRuntime.objects.filter(pk__in=[r.pk for r in runtimes[1:]]).update(
+        last_seen_at=seconds_ago(60)
+    )
+    other_sweep_between_read_and_record(
+        monkeypatch,
+        lambda: sweeper_state.heard_after_silence(
+            silent_after=silent_after, first_heard=runtime_fleet.first_heard_after(silent_after)
+        ),
+    )
+
+    assert sweep_stale_runtimes(rules=RULES).runtimes_marked_offline == []
+    assert statuses(*runtimes) == ["online"] * 6
 
 
 def test_silence_longer_than_the_grace_is_no_blindness_and_the_brake_holds_the_work(make):
