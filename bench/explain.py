@@ -54,17 +54,33 @@ STALE = timedelta(hours=1)
 CHUNK = 1000
 OFFLINE = "UPDATE agent_runtime SET status = 'offline', offline_at = now() WHERE id = ANY(%(ids)s)"
 EMPTY = "TRUNCATE workspace, agent_runtime, agent, agent_task, sweeper_state CASCADE"
+CHUNK_TASKS = """
+SELECT id FROM agent_task WHERE runtime_id = ANY(%(ids)s) AND status IN ('dispatched', 'running')
+"""
+FAILED = """
+UPDATE agent_task SET status = 'failed', failure_reason = 'runtime_offline', completed_at = now()
+WHERE id = ANY(%(ids)s)
+"""
+UNLISTED = """
+UPDATE agent_task SET unlisted_since = now() - interval '1 minute'
+WHERE status IN ('dispatched', 'running')
+"""
 
 
-def statements(ids: list[UUID], agents: list[UUID]) -> dict[str, tuple[str, dict]]:
+def statements(
+    ids: list[UUID], agents: list[UUID], tasks: list[UUID]
+) -> dict[str, tuple[str, dict]]:
     """Each statement with the parameters a sweep's first chunk of the outage gives it."""
-    grace = {"grace": timedelta(0), "judge_stale": True, "stale_after": STALE}
+    grace = {"grace": timedelta(0), "judge_stale": True, "stale_after": STALE, "max_attempts": 2}
     stuck = {
         "dispatch_timeout": STALE,
         "running_timeout": STALE,
         "max_running": timedelta(days=1),
         "orphan_grace": timedelta(seconds=30),
         "limit": CHUNK,
+        "max_attempts": 2,
+        "judge_dispatched": True,
+        "judge_running": True,
     }
     return {
         "state READ": (state.READ, {}),
@@ -92,10 +108,12 @@ def statements(ids: list[UUID], agents: list[UUID]) -> dict[str, tuple[str, dict
             runtime_sql.OFFLINE_WITH_WORK_DUE,
             {"after": UUID(int=0), "limit": CHUNK, "grace": timedelta(0), "judge_stale": True},
         ),
-        "FAIL_STUCK_TASKS (idle)": (
-            task_sql.FAIL_STUCK_TASKS,
-            {**stuck, "error": "x", "judge_dispatched": True, "judge_running": True},
-        ),
+        # The chunk's tasks failed just before (see `measure`), all with budget left.
+        "RETRY_FAILED": (task_sql.RETRY_FAILED, {"task_ids": tasks, "max_attempts": 2}),
+        "FAIL_STUCK_TASKS (idle)": (task_sql.FAIL_STUCK_TASKS, stuck),
+        # Every live task unlisted for a minute; half the chunk's runtimes offline, whose
+        # tasks the orphan rule must leave to the reconnect grace.
+        "FAIL_STUCK_TASKS (orphans)": (task_sql.FAIL_STUCK_TASKS, stuck),
     }
 
 
@@ -136,11 +154,17 @@ def measure(size: int, show: bool) -> dict[str, tuple[int, float]]:
             + str(CHUNK)
         )
         ids, agents = [row.id for row in picked], [row.agent_id for row in picked]
-        for name, (sql, params) in statements(ids, agents).items():
+        tasks = [row.id for row in fetch(CHUNK_TASKS, ids=ids)]
+        for name, (sql, params) in statements(ids, agents, tasks).items():
             # Each one in a savepoint rolled back, so that every statement sees the outage.
             with transaction.atomic():
                 if name.startswith(("FAIL_ACTIVE", "  baseline", "SETTLE", "IDLE", "LOCK_WORK")):
                     fetch(OFFLINE, ids=ids)
+                elif name == "RETRY_FAILED":
+                    fetch(FAILED, ids=tasks)
+                elif name == "FAIL_STUCK_TASKS (orphans)":
+                    fetch(UNLISTED)
+                    fetch(OFFLINE, ids=ids[: len(ids) // 2])
                 out[name] = blocks(sql, params, show)
                 transaction.set_rollback(True)
         transaction.set_rollback(True)

@@ -6,7 +6,7 @@ from uuid import UUID
 from django.db import transaction
 
 from common.signals import send_in_transaction
-from common.sql import fetch
+from common.sql import execute, fetch
 from runtimes import queries
 from runtimes.changes import AgentChange
 from runtimes.signals import agents_status_changed
@@ -18,8 +18,10 @@ def idle_agents_without_work(*, agent_ids: list[UUID]) -> list[AgentChange]:
     if not agent_ids:
         return []
     ids = sorted(set(agent_ids))
-    with transaction.atomic():
-        fetch(queries.LOCK_WORKING_AGENTS, agent_ids=ids)
+    # The locks need a transaction, the caller's if any; a savepoint would add two round trips
+    # a sweep chunk and protect nothing: an error here fails the caller's change too.
+    with transaction.atomic(savepoint=False):
+        execute(queries.LOCK_WORKING_AGENTS, agent_ids=ids)  # its rows are not needed
         changed = fetch(queries.IDLE_AGENTS_WITHOUT_WORK, into=AgentChange, agent_ids=ids)
         _announce(changed)
     return changed

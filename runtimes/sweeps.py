@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from common.signals import send_in_transaction
-from common.sql import fetch
+from common.sql import execute, fetch
 from runtimes import queries
 from runtimes.changes import RuntimeChange
 from runtimes.signals import runtimes_changed, runtimes_went_offline
@@ -44,7 +44,7 @@ def offline_with_work_due(
 
 def settle_work_pending(*, runtime_ids: list[UUID]) -> None:
     """Records, for those of `runtime_ids` that are offline, whether live work is left."""
-    fetch(queries.SETTLE_WORK_PENDING, runtime_ids=runtime_ids)
+    execute(queries.SETTLE_WORK_PENDING, runtime_ids=runtime_ids)
 
 
 def collection_candidates(

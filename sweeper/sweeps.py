@@ -43,17 +43,24 @@ def sweep_stale_runtimes(*, rules: Rules, chunk_size: int = CHUNK_SIZE) -> Sweep
     braked = guards.brake_engaged(rules, hearing)
     judge_stale = hearing.heard_longer_than(rules.reconnect_grace) and not braked
     result = SweepResult()
+    # A chunk that marks fewer than it may is the last: the stale runtimes not taken are held
+    # by heartbeats (SKIP LOCKED), and the next chunk would skip them too.
     if hearing.heard_longer_than(rules.stale_after):
-        while chunk := _stale_runtimes_chunk(rules, judge_stale=judge_stale, limit=chunk_size):
+        while True:
+            chunk = _stale_runtimes_chunk(rules, judge_stale=judge_stale, limit=chunk_size)
             result.add(chunk)
+            if len(chunk.runtimes_marked_offline) < chunk_size:
+                break
     # Runtimes that went offline earlier (marked within the grace, deregistered), or whose
     # tasks an earlier chunk had to skip: nothing to announce about them, only their tasks to
     # fail. Walked in id order, each once per sweep: runtimes whose tasks others hold locked
     # keep their flag for the next sweep, and do not stall this one.
     after = UUID(int=0)
     while picked := _due_work_chunk(rules, judge_stale=judge_stale, after=after, limit=chunk_size):
-        after, chunk = picked
+        after, chunk, walked = picked
         result.add(chunk)
+        if walked < chunk_size:
+            break
     if braked:
         guards.release_brake_when_back(rules)
     state.record_sweep("runtimes", seconds=time.monotonic() - started)
@@ -160,15 +167,17 @@ def _stale_runtimes_chunk(rules: Rules, *, judge_stale: bool, limit: int) -> Swe
 @transaction.atomic
 def _due_work_chunk(
     rules: Rules, *, judge_stale: bool, after: UUID, limit: int
-) -> tuple[UUID, SweepResult] | None:
+) -> tuple[UUID, SweepResult, int] | None:
     """The due work of up to `limit` offline runtimes flagged as maybe holding some, after
-    `after` in id order; the last one's id with what changed, or None once none is left."""
+    `after` in id order: the last one's id, what changed and how many were walked; None once
+    none is left."""
     runtime_ids = runtime_steps.offline_with_work_due(
         after=after, limit=limit, grace=rules.reconnect_grace, judge_stale=judge_stale
     )
     if not runtime_ids:
         return None
-    return runtime_ids[-1], _counted(_take_down(runtime_ids, rules, judge_stale=judge_stale))
+    chunk = _counted(_take_down(runtime_ids, rules, judge_stale=judge_stale))
+    return runtime_ids[-1], chunk, len(runtime_ids)
 
 
 def _take_down(runtime_ids: list[UUID], rules: Rules, *, judge_stale: bool) -> SweepResult:

@@ -14,6 +14,7 @@ class FailedTask:
     failure_reason: str
     error: str
     retry_task_id: UUID | None = None  # its next attempt, queued with the failure
+    retry_due: bool = False  # a sweeper's failure with budget left: its next attempt is queued
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ from common.states import ACTIVE
 # contradicts the verdict.
 SWEEPER_FAILURES = "('runtime_offline', 'timeout', 'orphaned')"
 
+# Whether a task the sweeper fails has another attempt in its budget (its own max_attempts,
+# or the default): returned by the failing statements, so that a chunk whose failures have
+# none left runs no retry statement; RETRY_FAILED repeats it as its guard.
+BUDGET_LEFT = "t.attempt < coalesce(t.max_attempts, %(max_attempts)s)"
+
 # Tasks a daemon or another sweep holds are skipped, never waited on: the holder decides
 # their fate, and a task that completes meanwhile must stay completed. The caller's transaction
 # holds the runtimes (it just marked them offline, or locked them), so their status is stable.
@@ -53,7 +58,7 @@ SET status = 'failed', error = doomed.error, failure_reason = 'runtime_offline',
 FROM doomed
 WHERE t.id = doomed.id AND t.status IN {ACTIVE}
 RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id, doomed.workspace_id, t.failure_reason,
-          t.error
+          t.error, {BUDGET_LEFT} AS retry_due
 """
 
 # One pick per rule, each ordered by its own partial index: finished tasks keep old
@@ -124,7 +129,7 @@ WHERE t.id = stuck.id
 RETURNING t.id, t.agent_id, t.issue_id, t.runtime_id,
           (SELECT r.workspace_id FROM agent_runtime AS r WHERE r.id = t.runtime_id)
               AS workspace_id,
-          t.failure_reason, t.error
+          t.failure_reason, t.error, {BUDGET_LEFT} AS retry_due
 """
 
 # Queued and never claimed for the TTL: no daemon took it, and none will.
@@ -166,7 +171,7 @@ RETURNING id, agent_id, issue_id, runtime_id, workspace_id, retry_of_id, attempt
 # What the sweeper failed, while its budget lasts.
 RETRY_FAILED = QUEUE_NEXT_ATTEMPT.format(
     eligible=f"""t.id = ANY(%(task_ids)s::uuid[]) AND t.failure_reason IN {SWEEPER_FAILURES}
-  AND t.attempt < coalesce(t.max_attempts, %(max_attempts)s)"""
+  AND {BUDGET_LEFT}"""
 )
 
 # A member's Retry: any failure of the workspace, whatever the budget (a person decided).

@@ -49,6 +49,7 @@ def fail_tasks_of_offline_runtimes(
         stale_after=stale_after,
         grace=grace,
         judge_stale=judge_stale,
+        max_attempts=max_attempts,
     )
     return retry_and_announce(failed, max_attempts=max_attempts)
 
@@ -67,6 +68,7 @@ def fail_stuck_tasks(*, rules: StuckRules, limit: int, max_attempts: int) -> lis
         judge_dispatched=rules.judge_dispatched,
         judge_running=rules.judge_running,
         limit=limit,
+        max_attempts=max_attempts,
     )
     return retry_and_announce(failed, max_attempts=max_attempts)
 
@@ -80,14 +82,16 @@ def expire_queued_tasks(*, queued_ttl: timedelta, limit: int) -> list[FailedTask
 
 def retry_and_announce(failed: list[FailedTask], *, max_attempts: int) -> list[FailedTask]:
     """Queues the next attempt of each of `failed` with budget left (its own max_attempts, or
-    `max_attempts`), in the same transaction; announces the failures, each with its retry."""
-    if not failed:
-        return failed
-    retries = fetch(
-        queries.RETRY_FAILED, task_ids=[t.id for t in failed], max_attempts=max_attempts
-    )
-    retry_of = {row.retry_of_id: row.id for row in retries}
-    return announce_failed([replace(t, retry_task_id=retry_of.get(t.id)) for t in failed])
+    `max_attempts`), in the same transaction; announces the failures, each with its retry.
+    Only those the failing statement found `retry_due` are offered to the retry statement."""
+    due = [t.id for t in failed if t.retry_due]
+    if due:
+        retries = fetch(queries.RETRY_FAILED, task_ids=due, max_attempts=max_attempts)
+        retry_of = {row.retry_of_id: row.id for row in retries}
+        failed = [
+            replace(t, retry_task_id=retry_of.get(t.id)) if t.retry_due else t for t in failed
+        ]
+    return announce_failed(failed)
 
 
 def retry_by_member(*, workspace_id: UUID, task_id: UUID) -> QueuedTask:

@@ -4,6 +4,8 @@ both sides of every threshold, against the real PostgreSQL and its clock."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from runtimes.models import AgentRuntime
 from sweeper.config import Rules
@@ -58,6 +60,31 @@ def test_a_tasks_own_budget_wins_over_the_default(make):
     sweep_stale_runtimes(rules=RULES)
 
     assert retry_of(task).attempt == 5
+
+
+def test_in_one_chunk_only_the_failures_with_budget_left_are_retried(make):
+    agent = make.agent(make.runtime(seen_ago=60))
+    first = make.task(agent, status="running")
+    last = make.task(agent, status="dispatched", attempt=2)
+    own_budget = make.task(agent, status="running", attempt=2, max_attempts=3)
+    spent_own = make.task(agent, status="running", attempt=1, max_attempts=1)
+
+    failed = {t.id: t for t in sweep_stale_runtimes(rules=RULES).tasks_failed}
+
+    retried = {t.id for t in (first, last, own_budget, spent_own) if retry_of(t)}
+    assert retried == {first.id, own_budget.id}
+    assert {i for i, t in failed.items() if t.retry_task_id} == retried
+
+
+def test_failures_without_budget_run_no_retry_statement(make):
+    agent = make.agent(make.runtime(seen_ago=60))
+    make.task(agent, status="running", attempt=2)
+
+    with CaptureQueriesContext(connection) as queries:
+        (failed,) = sweep_stale_runtimes(rules=RULES).tasks_failed
+
+    assert failed.retry_task_id is None
+    assert not [q for q in queries if "retry_of_id" in q["sql"]]
 
 
 @pytest.mark.parametrize("reason", ["timeout", "orphaned"])

@@ -273,3 +273,23 @@ def test_a_runtime_is_announced_offline_before_its_tasks_and_agents(
             signal.disconnect(receiver)
 
     assert order == ["runtime offline", "task failed", "agent idle"]
+
+
+@pytest.mark.parametrize("stale", [6, 7, 9], ids=["exact-chunks", "short-last-chunk", "one-over"])
+def test_chunks_take_every_stale_runtime_seen_or_never_seen(make, stale):
+    # Chunks of 3: a last chunk that marks fewer than 3 ends the sweep, one that marks 3 does
+    # not; never-seen runtimes fill the chunks the seen ones leave short.
+    never_seen = [make.runtime(seen_ago=None) for _ in range(2)]
+    AgentRuntime.objects.filter(pk__in=[r.pk for r in never_seen]).update(
+        created_at=Now() - timedelta(seconds=600)
+    )
+    seen = [make.runtime(seen_ago=600) for _ in range(stale - 2)]
+    fresh = make.runtime(seen_ago=5)
+
+    result = sweep(chunk_size=3)
+
+    assert sorted(r.id for r in result.runtimes_marked_offline) == sorted(
+        r.id for r in never_seen + seen
+    )
+    assert AgentRuntime.objects.get(pk=fresh.pk).status == AgentRuntime.Status.ONLINE
+    assert not AgentRuntime.objects.filter(status="online").exclude(pk=fresh.pk).exists()
